@@ -1,0 +1,1 @@
+"""Marketer dashboard: Flask blueprints, Jinja2 templates and static assets."""

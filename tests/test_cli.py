@@ -1,0 +1,112 @@
+import re
+
+import pytest
+from flask.testing import FlaskCliRunner
+
+from tracker import accounts
+from tracker.cli import main
+from tracker.clickhouse import Store
+from tracker.configdb import db
+
+COMMANDS = ["serve", "migrate", "create-user", "create-site", "create-token", "demo"]
+
+
+@pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
+def test_every_command_has_help(runner: FlaskCliRunner, command: list[str]) -> None:
+    result = runner.invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_user_site_and_token_round_trip(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(
+        main,
+        [
+            "create-user",
+            "--email",
+            "Ann@Example.com",
+            "--password",
+            "s3cret-pass",
+            "--role",
+            "marketer",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        main,
+        [
+            "create-site",
+            "--name",
+            "Shop",
+            "--domain",
+            "https://shop.example/",
+            "--owner",
+            "ann@example.com",
+            "--base-url",
+            "https://stats.example",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    key = re.search(r"with key (\S+)", result.output).group(1)
+    assert (
+        f'<script defer src="https://stats.example/t.js" data-site="{key}"></script>'
+        in result.output
+    )
+    token = runner.invoke(main, ["create-token", "--email", "ann@example.com"]).output.strip()
+    assert token.startswith("ft_")
+    db.session.expire_all()
+    user = accounts.user_for_token(db.session, token)
+    assert user is not None and user.email == "ann@example.com"
+    site = accounts.site_by_key(db.session, key)
+    assert site.domains == ["shop.example"]
+    assert [s.key for s in accounts.sites_for(db.session, user)] == [key]
+    assert accounts.user_for_token(db.session, token + "x") is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["create-user", "--email", "nope", "--password", "longenough"], "not a valid email"),
+        (["create-user", "--email", "a@b.example", "--password", "short"], "at least 8"),
+        (["create-site", "--name", "X", "--timezone", "Mars/Base"], "unknown time zone"),
+        (["create-site", "--name", "X", "--domain", "bad domain!"], "not a valid domain"),
+        (["create-site", "--name", "X", "--owner", "ghost@x.example"], "no user"),
+        (["create-token", "--email", "ghost@x.example"], "no user"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(
+    runner: FlaskCliRunner, args: list[str], message: str
+) -> None:
+    result = runner.invoke(main, args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_duplicate_user_is_refused(runner: FlaskCliRunner) -> None:
+    args = ["create-user", "--email", "dup@x.example", "--password", "longenough"]
+    assert runner.invoke(main, args).exit_code == 0
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1 and "already exists" in result.output
+
+
+def test_demo_is_deterministic_for_a_seed(runner: FlaskCliRunner, store: Store) -> None:
+    def run(seed: int) -> int:
+        result = runner.invoke(main, ["demo", "--visitors", "400", "--seed", str(seed)])
+        assert result.exit_code == 0, result.output
+        assert "admin@example.com" in result.output
+        return int(store.scalar("SELECT count() FROM events WHERE site_id = 'demo'"))
+
+    first = run(3)
+    assert first > 400
+    assert run(3) == first
+    assert run(4) != first
+    mix = dict(
+        store.rows(
+            "SELECT medium, uniqExact(visitor_id) FROM events WHERE site_id = 'demo' "
+            "AND medium != '' GROUP BY medium"
+        )
+    )
+    assert {"paid", "search", "social", "email", "direct"} <= set(mix)
+    names = {r[0] for r in store.rows("SELECT DISTINCT name FROM events WHERE site_id = 'demo'")}
+    assert {"signup", "purchase"} <= names

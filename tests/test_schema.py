@@ -1,0 +1,47 @@
+from tracker.ch_migrations import LEDGER, load_migrations, migrate, render
+from tracker.clickhouse import Store
+
+
+def test_migrations_are_idempotent(store: Store) -> None:
+    before = store.rows("SHOW CREATE TABLE events")
+    ledger = store.rows(f"SELECT version, checksum FROM {LEDGER} ORDER BY version")
+    assert migrate(store) == []
+    assert store.rows("SHOW CREATE TABLE events") == before
+    assert store.rows(f"SELECT version, checksum FROM {LEDGER} ORDER BY version") == ledger
+    assert [v for v, _ in ledger] == [m.version for m in load_migrations()]
+
+
+def test_events_table_shape(store: Store) -> None:
+    ddl = store.scalar("SHOW CREATE TABLE events")
+    assert "PARTITION BY toYYYYMM(ts)" in ddl
+    assert "ORDER BY (site_id, visitor_id, ts, event_id)" in ddl
+    columns = dict(
+        store.rows(
+            "SELECT name, type FROM system.columns WHERE table = 'events' "
+            "AND database = currentDatabase()"
+        )
+    )
+    assert columns["props"] == "Map(LowCardinality(String), String)"
+    assert columns["ts"] == "DateTime64(3, 'UTC')"
+    assert columns["device"] == "LowCardinality(String)"
+    for needed in ("event_id", "utm_term", "click_id", "element_selector", "value", "user_id"):
+        assert needed in columns
+
+
+def test_single_node_ddl_has_no_cluster_clauses() -> None:
+    for migration in load_migrations():
+        for statement in render(migration, ""):
+            assert "ON CLUSTER" not in statement
+            assert "Replicated" not in statement
+            assert "Distributed" not in statement
+
+
+def test_cluster_ddl_is_replicated_and_distributed() -> None:
+    statements = [s for m in load_migrations() for s in render(m, "analytics")]
+    local = next(s for s in statements if "events_local" in s and "ENGINE = Replicated" in s)
+    assert "ON CLUSTER 'analytics'" in local
+    zk_path = "'/clickhouse/tables/{shard}/{database}/events_local'"
+    assert f"ReplicatedReplacingMergeTree({zk_path}, '{{replica}}')" in local
+    dist = next(s for s in statements if "Distributed(" in s)
+    assert dist.startswith("CREATE TABLE IF NOT EXISTS events ON CLUSTER 'analytics'")
+    assert "Distributed('analytics', currentDatabase(), events_local" in dist

@@ -1,0 +1,66 @@
+"""`funnel serve` as a real subprocess: readiness, and the clear lock on a second instance."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def funnel(args: list[str], data_dir: Path, **kw: object) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNEL_")}
+    env["FUNNEL_DATA_DIR"] = str(data_dir)
+    return subprocess.Popen(  # type: ignore[call-overload]
+        [sys.executable, "-m", "tracker", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kw,
+    )
+
+
+def wait_ready(port: int, timeout: float = 60) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            resp = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            if resp.status_code == 200:
+                return resp
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("server did not become ready")
+
+
+def test_serve_is_ready_and_a_second_serve_exits_clearly(tmp_path: Path) -> None:
+    port = free_port()
+    first = funnel(["serve", "--port", str(port)], tmp_path)
+    try:
+        resp = wait_ready(port)
+        assert resp.json()["checks"] == {"clickhouse": "ok", "config_db": "ok"}
+        second = funnel(["serve", "--port", str(free_port())], tmp_path)
+        out, _ = second.communicate(timeout=60)
+        assert second.returncode != 0
+        assert "in use by pid" in out and str(tmp_path) in out
+        assert "Traceback" not in out
+        # The CLI on the same embedded store gets the same clear message.
+        demo = funnel(["demo", "--visitors", "5"], tmp_path)
+        out, _ = demo.communicate(timeout=60)
+        assert demo.returncode != 0 and "in use by pid" in out and "Traceback" not in out
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        first.terminate()
+        first.communicate(timeout=30)

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+
+from tracker.settings import ENV_VARS, Settings, SettingsError
+
+
+def test_defaults_resolve_inside_the_data_dir(tmp_path: Path) -> None:
+    s = Settings.from_env({"FUNNEL_DATA_DIR": str(tmp_path)})
+    assert s.clickhouse_dsn == f"chdb://{tmp_path / 'clickhouse'}"
+    assert s.database_url == f"sqlite:///{tmp_path / 'config.db'}"
+    assert s.embedded and s.default_workers() == 1
+    assert (s.host, s.port) == ("127.0.0.1", 8000)
+
+
+def test_server_dsn_uses_many_workers(tmp_path: Path) -> None:
+    s = Settings.from_env(
+        {
+            "FUNNEL_DATA_DIR": str(tmp_path),
+            "FUNNEL_CLICKHOUSE_DSN": "http://u:p@ch.internal:8123/analytics",
+            "FUNNEL_WORKERS": "5",
+        }
+    )
+    assert not s.embedded and s.default_workers() == 5
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("FUNNEL_PORT", "eighty"),
+        ("FUNNEL_PORT", "70000"),
+        ("FUNNEL_CLICKHOUSE_DSN", "mysql://x"),
+        ("FUNNEL_CLICKHOUSE_DSN", "chdb://relative/path"),
+        ("FUNNEL_CLICKHOUSE_DSN", "http://"),
+        ("FUNNEL_CLICKHOUSE_CLUSTER", "bad name; DROP"),
+        ("FUNNEL_DATABASE_URL", "not-a-url"),
+        ("FUNNEL_LOG_LEVEL", "loud"),
+        ("FUNNEL_THREADS", "0"),
+        ("FUNNEL_QUERY_TIMEOUT", "-1"),
+        ("FUNNEL_SECURE_COOKIES", "maybe"),
+        ("FUNNEL_GEOIP_DB", "/no/such/file.mmdb"),
+    ],
+)
+def test_invalid_values_name_the_variable(tmp_path: Path, var: str, value: str) -> None:
+    env = {"FUNNEL_DATA_DIR": str(tmp_path), var: value}
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(env)
+    assert var in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_cluster_requires_a_server(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="FUNNEL_CLICKHOUSE_CLUSTER"):
+        Settings.from_env({"FUNNEL_DATA_DIR": str(tmp_path), "FUNNEL_CLICKHOUSE_CLUSTER": "main"})
+
+
+def test_secret_key_generated_once_and_kept(tmp_path: Path) -> None:
+    s = Settings.from_env({"FUNNEL_DATA_DIR": str(tmp_path)})
+    first = s.load_secret_key()
+    assert len(first) >= 32
+    assert s.load_secret_key() == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_every_variable_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [var for var in ENV_VARS if var not in readme]
+    assert missing == []

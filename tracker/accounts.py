@@ -1,0 +1,190 @@
+"""Service functions for users, sites, memberships and API tokens.
+
+The CLI, the JSON API and the dashboard all call these; none of them touch models directly
+for these operations.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from tracker.models import ApiToken, Membership, Site, User, hash_token
+
+ROLES = ("admin", "marketer")
+TOKEN_PREFIX = "ft_"  # noqa: S105 - a marker, not a secret
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DOMAIN_RE = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?(\.[a-z0-9\-]{1,63})*(:\d+)?$")
+
+
+class AccountError(ValueError):
+    """Invalid input for an account operation; the message is shown to the user as is."""
+
+
+def _hash_password(password: str) -> str:
+    return generate_password_hash(password, method="scrypt")
+
+
+def create_user(
+    session: Session, email: str, password: str, role: str = "marketer", name: str = ""
+) -> User:
+    email = email.strip().lower()
+    if not _EMAIL_RE.match(email):
+        raise AccountError(f"not a valid email address: {email!r}")
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if len(password) < 8:
+        raise AccountError("password must be at least 8 characters")
+    if session.scalar(select(User).where(User.email == email)):
+        raise AccountError(f"a user with email {email} already exists")
+    user = User(email=email, password_hash=_hash_password(password), role=role, name=name)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    if len(password) < 8:
+        raise AccountError("password must be at least 8 characters")
+    user.password_hash = _hash_password(password)
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.active:
+        # Same cost as a real check, so response time does not reveal which emails exist.
+        check_password_hash(_hash_password("timing-equaliser"), password)
+        return None
+    if not check_password_hash(user.password_hash, password):
+        return None
+    return user
+
+
+def normalise_domains(domains: list[str] | str) -> list[str]:
+    items = domains.split(",") if isinstance(domains, str) else list(domains)
+    result = []
+    for raw in items:
+        domain = raw.strip().lower()
+        if not domain:
+            continue
+        domain = re.sub(r"^https?://", "", domain).rstrip("/")
+        if not _DOMAIN_RE.match(domain):
+            raise AccountError(f"not a valid domain: {raw.strip()!r}")
+        if domain not in result:
+            result.append(domain)
+    return result
+
+
+def validate_timezone(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise AccountError(
+            f"unknown time zone: {tz!r} (use an IANA name like Europe/Paris)"
+        ) from None
+    return tz
+
+
+def create_site(
+    session: Session,
+    name: str,
+    domains: list[str] | str = (),  # type: ignore[assignment]
+    timezone: str = "UTC",
+    owner: User | None = None,
+    key: str | None = None,
+) -> Site:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise AccountError("site name must be 1 to 200 characters")
+    site = Site(name=name, domains=normalise_domains(domains), timezone=validate_timezone(timezone))
+    if key is not None:
+        if not re.fullmatch(r"[A-Za-z0-9_\-]{3,64}", key):
+            raise AccountError("site key must be 3-64 letters, digits, '-' or '_'")
+        if session.scalar(select(Site).where(Site.key == key)):
+            raise AccountError(f"a site with key {key} already exists")
+        site.key = key
+    session.add(site)
+    session.flush()
+    if owner is not None:
+        add_member(session, owner, site)
+    _on_site_created(session, site)
+    return site
+
+
+def _on_site_created(session: Session, site: Site) -> None:
+    """Give every new site the template funnel, once the stage engine is installed."""
+    try:
+        from tracker.stages.templates import add_template_funnel
+    except ModuleNotFoundError:
+        return
+    add_template_funnel(session, site)
+
+
+def add_member(session: Session, user: User, site: Site) -> None:
+    exists = session.scalar(
+        select(Membership).where(Membership.user_id == user.id, Membership.site_id == site.id)
+    )
+    if not exists:
+        session.add(Membership(user_id=user.id, site_id=site.id))
+        session.flush()
+
+
+def sites_for(session: Session, user: User) -> list[Site]:
+    """Admins see every site; others only the sites they are members of."""
+    if user.is_admin:
+        return list(session.scalars(select(Site).order_by(Site.name)))
+    return list(
+        session.scalars(
+            select(Site).join(Membership).where(Membership.user_id == user.id).order_by(Site.name)
+        )
+    )
+
+
+def can_access(session: Session, user: User, site: Site) -> bool:
+    if user.is_admin:
+        return True
+    return (
+        session.scalar(
+            select(Membership).where(Membership.user_id == user.id, Membership.site_id == site.id)
+        )
+        is not None
+    )
+
+
+def site_by_key(session: Session, key: str) -> Site | None:
+    return session.scalar(select(Site).where(Site.key == key))
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def create_token(session: Session, user: User, name: str = "") -> tuple[ApiToken, str]:
+    """A new API token; the plain value is returned once and only its hash is stored."""
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id, name=name.strip()[:200], token_hash=hash_token(plain), prefix=plain[:10]
+    )
+    session.add(token)
+    session.flush()
+    return token, plain
+
+
+def user_for_token(session: Session, plain: str) -> User | None:
+    if not plain.startswith(TOKEN_PREFIX):
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
+    if token is None or token.revoked or not token.user.active:
+        return None
+    token.last_used_at = datetime.now(UTC).replace(tzinfo=None)
+    return token.user
+
+
+def embed_snippet(base_url: str, site: Site) -> str:
+    return f'<script defer src="{base_url.rstrip("/")}/t.js" data-site="{site.key}"></script>'

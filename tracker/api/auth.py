@@ -1,0 +1,50 @@
+"""Bearer-token authentication and per-site access for the JSON API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, g, request
+
+from tracker import accounts
+from tracker.api.errors import ApiError
+from tracker.configdb import db
+from tracker.models import Site, User
+
+bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def current_api_user() -> User:
+    user: User = g.api_user
+    return user
+
+
+def require_token(func: F) -> F:
+    """Resolves the bearer token to a user in `g.api_user`, or answers 401."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer <API token>")
+        user = accounts.user_for_token(db.session, token.strip())
+        if user is None:
+            raise ApiError(401, "unauthorized", "unknown or revoked API token")
+        db.session.commit()  # records last_used_at
+        g.api_user = user
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def site_for_request(site_key: str) -> Site:
+    """The site if the token's user may see it; 404 otherwise (existence is not revealed)."""
+    site = accounts.site_by_key(db.session, site_key)
+    if site is None or not accounts.can_access(db.session, current_api_user(), site):
+        raise ApiError(404, "not_found", f"no site {site_key!r} for this token")
+    return site

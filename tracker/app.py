@@ -1,0 +1,75 @@
+"""The Flask app factory: settings, extensions via init_app, blueprints. Opens no connection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Flask
+
+from tracker.clickhouse import Store, get_store
+from tracker.configdb import db
+from tracker.settings import Settings
+
+ReadyCheck = Callable[[], tuple[bool, str]]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `config` may override settings fields (lowercase names such as
+    `data_dir`) and plain Flask config keys (uppercase, such as TESTING)."""
+    config = dict(config or {})
+    settings = Settings.from_env(overrides={k: v for k, v in config.items() if k.islower()})
+    settings.ensure_data_dir()
+
+    app = Flask("tracker")
+    app.config.update(
+        FUNNEL_SETTINGS=settings,
+        SECRET_KEY=settings.load_secret_key(),
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=None,  # the collector enforces its own caps before reading
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+    )
+    app.config.update({k: v for k, v in config.items() if k.isupper()})
+    logging.basicConfig(level=settings.log_level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    app.extensions["funnel_store"] = get_store(settings)
+    app.extensions["funnel_ready_checks"] = []
+    db.init_app(app)
+
+    from tracker import health
+
+    health.init_app(app)
+    _register_optional(app)
+    return app
+
+
+def _register_optional(app: Flask) -> None:
+    """Blueprints of the other layers, each wiring itself through its own init_app."""
+    import importlib
+
+    for module in ("tracker.collector", "tracker.api", "dashboard"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        init = getattr(mod, "init_app", None)
+        if init is not None:
+            init(app)
+
+
+def store_of(app: Flask) -> Store:
+    store: Store = app.extensions["funnel_store"]
+    return store
+
+
+def settings_of(app: Flask) -> Settings:
+    settings: Settings = app.config["FUNNEL_SETTINGS"]
+    return settings

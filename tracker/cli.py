@@ -1,0 +1,245 @@
+"""The `funnel` command line. Every command has --help; errors are one line and exit non-zero."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from flask import Flask
+from tqdm import tqdm
+
+from tracker.accounts import AccountError
+from tracker.clickhouse import StoreUnavailableError
+from tracker.datadir_lock import StoreLockedError
+from tracker.settings import Settings, SettingsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Expected failures: shown as one line, never as a traceback.
+_USER_ERRORS = (SettingsError, StoreLockedError, StoreUnavailableError, AccountError)
+
+
+def friendly_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except _USER_ERRORS as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _app() -> Flask:
+    from tracker import create_app
+
+    return create_app()
+
+
+def progress(total: int, desc: str, unit: str) -> tqdm[Any]:
+    """A progress bar on stderr that also reads sensibly in logs without a terminal."""
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=True,
+        file=sys.stderr,
+        mininterval=0.5,
+        dynamic_ncols=True,
+        ascii=not sys.stderr.isatty(),
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="funnel-tracker")
+def main() -> None:
+    """funnel-tracker: web visitor funnels from first click to sale.
+
+    Settings come from FUNNEL_* environment variables (see the README).
+    """
+
+
+@main.command()
+@friendly_errors
+def migrate() -> None:
+    """Create or upgrade the ClickHouse schema and the config database (idempotent)."""
+    from tracker.app import settings_of, store_of
+    from tracker.ch_migrations import migrate as ch_migrate
+    from tracker.configdb import upgrade
+
+    app = _app()
+    settings = settings_of(app)
+    upgrade(settings.database_url)
+    applied = ch_migrate(store_of(app))
+    if applied:
+        click.echo(f"ClickHouse: applied {', '.join(applied)}")
+    else:
+        click.echo("ClickHouse: schema is up to date")
+    click.echo("Config database: at the newest revision")
+
+
+@main.command()
+@click.option("--host", help="Address to bind (default FUNNEL_HOST or 127.0.0.1).")
+@click.option("--port", type=int, help="Port to bind (default FUNNEL_PORT or 8000).")
+@click.option("--no-migrate", is_flag=True, help="Skip migrations before starting.")
+@friendly_errors
+def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
+    """Run the collector, API and dashboard under gunicorn.
+
+    The embedded chdb:// store runs one worker with threads; a ClickHouse server runs
+    FUNNEL_WORKERS workers (default 2 x cores + 1).
+    """
+    from tracker.serve import serve as run
+
+    settings = Settings.from_env()
+    bind = f"{host or settings.host}:{port or settings.port}"
+    mode = (
+        f"embedded store, 1 worker x {settings.threads} threads"
+        if settings.embedded
+        else f"ClickHouse server, {settings.default_workers()} workers"
+    )
+    click.echo(f"funnel-tracker on http://{bind} ({mode})", err=True)
+    run(settings, bind=bind, migrate=not no_migrate)
+
+
+@main.command("create-user")
+@click.option("--email", required=True, help="Login email.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 8 characters (prompted when omitted).",
+)
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "marketer"]),
+    default="marketer",
+    show_default=True,
+    help="admin manages users, sites and tokens.",
+)
+@click.option("--name", default="", help="Display name.")
+@click.option("--site", "sites", multiple=True, help="Site key to make the user a member of.")
+@friendly_errors
+def create_user(email: str, password: str, role: str, name: str, sites: tuple[str, ...]) -> None:
+    """Create a dashboard user."""
+    from tracker import accounts
+    from tracker.configdb import db
+
+    with _app().app_context():
+        user = accounts.create_user(db.session, email, password, role=role, name=name)
+        for key in sites:
+            site = accounts.site_by_key(db.session, key)
+            if site is None:
+                raise AccountError(f"no site with key {key!r}")
+            accounts.add_member(db.session, user, site)
+        db.session.commit()
+        click.echo(f"Created {role} {user.email}")
+
+
+@main.command("create-site")
+@click.option("--name", required=True, help="Site name shown in the dashboard.")
+@click.option(
+    "--domain",
+    "domains",
+    multiple=True,
+    help="Hostname allowed to send events (repeatable; none means any).",
+)
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone for reports.")
+@click.option("--owner", help="Email of a user to make a member.")
+@click.option("--key", help="Public site key (generated when omitted).")
+@click.option("--base-url", default=None, help="Public URL of this server, for the snippet.")
+@friendly_errors
+def create_site(
+    name: str,
+    domains: tuple[str, ...],
+    timezone: str,
+    owner: str | None,
+    key: str | None,
+    base_url: str | None,
+) -> None:
+    """Create a site and print its embed snippet."""
+    from tracker import accounts
+    from tracker.configdb import db
+
+    app = _app()
+    settings: Settings = app.config["FUNNEL_SETTINGS"]
+    with app.app_context():
+        owner_user = None
+        if owner:
+            owner_user = accounts.user_by_email(db.session, owner)
+            if owner_user is None:
+                raise AccountError(f"no user with email {owner!r}")
+        site = accounts.create_site(
+            db.session, name, list(domains), timezone=timezone, owner=owner_user, key=key
+        )
+        db.session.commit()
+        url = base_url or f"http://{settings.host}:{settings.port}"
+        click.echo(f"Created site {site.name!r} with key {site.key}")
+        click.echo("Paste this into every page, before </head>:")
+        click.echo(accounts.embed_snippet(url, site))
+
+
+@main.command("create-token")
+@click.option("--email", required=True, help="User the token acts as.")
+@click.option("--name", default="", help="What the token is for.")
+@friendly_errors
+def create_token(email: str, name: str) -> None:
+    """Create an API token (printed once; only its hash is stored)."""
+    from tracker import accounts
+    from tracker.configdb import db
+
+    with _app().app_context():
+        user = accounts.user_by_email(db.session, email)
+        if user is None:
+            raise AccountError(f"no user with email {email!r}")
+        _, plain = accounts.create_token(db.session, user, name)
+        db.session.commit()
+        click.echo(plain)
+
+
+@main.command()
+@click.option(
+    "--visitors",
+    type=click.IntRange(1, 10_000_000),
+    default=5000,
+    show_default=True,
+    help="How many visitors to simulate.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 730),
+    default=42,
+    show_default=True,
+    help="How many days of history, ending today.",
+)
+@friendly_errors
+def demo(visitors: int, seed: int, days: int) -> None:
+    """Create the demo site, an admin login and synthetic traffic (same seed, same events)."""
+    from tracker.app import store_of
+    from tracker.ch_migrations import migrate as ch_migrate
+    from tracker.configdb import db, upgrade
+    from tracker.demo_setup import ensure_demo_accounts, replace_demo_events
+
+    app = _app()
+    upgrade(app.config["FUNNEL_SETTINGS"].database_url)
+    store = store_of(app)
+    ch_migrate(store)
+    with app.app_context():
+        site, created_admin = ensure_demo_accounts(db.session)
+        db.session.commit()
+        with progress(visitors, "demo traffic", "visitors") as bar:
+            total = replace_demo_events(store, site.key, visitors, seed, days, bar.update)
+    click.echo(f"Demo site {site.name!r} (key {site.key}): {total} events from {visitors} visitors")
+    from tracker.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD
+
+    note = "" if created_admin else " (existing account; password unchanged if you changed it)"
+    click.echo(f"Log in as {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}{note}")
+
+
+if __name__ == "__main__":
+    main()

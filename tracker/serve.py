@@ -1,0 +1,85 @@
+"""`funnel serve`: gunicorn with the worker model the DSN needs.
+
+The embedded store belongs to one process, so chdb:// runs one gthread worker; a ClickHouse
+server DSN runs N workers. The master never opens ClickHouse: migrations run in a child
+process before gunicorn starts, and each worker opens its client after fork.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from tracker.datadir_lock import DataDirLock
+from tracker.settings import Settings
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        # Runs in the worker after fork (no preload), so the client is opened there.
+        from tracker import create_app
+
+        return create_app()
+
+
+def _post_worker_init(worker: Any) -> None:
+    """Open the store as soon as the worker starts, so the data-dir lock is held from then on."""
+    app = worker.wsgi
+    with app.app_context():
+        from tracker.app import store_of
+
+        store_of(app).ping()
+
+
+def gunicorn_options(settings: Settings, bind: str | None = None) -> dict[str, Any]:
+    workers = settings.default_workers()
+    options: dict[str, Any] = {
+        "bind": bind or f"{settings.host}:{settings.port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": settings.threads,
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "loglevel": settings.log_level,
+        "accesslog": None,  # access logs would carry client IPs; the app never stores them
+        "errorlog": "-",
+        "preload_app": False,
+        "post_worker_init": _post_worker_init,
+        "proc_name": "funnel-tracker",
+    }
+    return options
+
+
+def run_migrations_in_child() -> None:
+    """Migrate both stores in a separate process so this one never opens chDB before forking."""
+    result = subprocess.run([sys.executable, "-m", "tracker", "migrate"], check=False)
+    if result.returncode != 0:
+        raise SystemExit(result.returncode)
+
+
+def serve(settings: Settings, bind: str | None = None, migrate: bool = True) -> None:
+    serve_lock = None
+    if settings.embedded:
+        settings.ensure_data_dir()
+        # Held by the master for its whole life, so a second `serve` fails at once and clearly.
+        serve_lock = DataDirLock(settings.data_dir / "serve.lock", "funnel serve for this data dir")
+        serve_lock.acquire()
+    try:
+        if migrate:
+            run_migrations_in_child()
+        _Gunicorn(gunicorn_options(settings, bind)).run()
+    finally:
+        if serve_lock is not None:
+            serve_lock.release()

@@ -1,0 +1,205 @@
+"""Settings: every knob comes from a FUNNEL_* environment variable, read in one place.
+
+Invalid values raise SettingsError naming the variable, so start-up stops with one clear line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting has an unusable value; the message names the environment variable."""
+
+
+_CLUSTER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+
+
+def _int(lo: int, hi: int) -> Callable[[str, str], int]:
+    def parse(var: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{var} must be a whole number, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise SettingsError(f"{var} must be between {lo} and {hi}, got {value}")
+        return value
+
+    return parse
+
+
+def _bool(var: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{var} must be true or false, got {raw!r}")
+
+
+def _str(var: str, raw: str) -> str:
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Field metadata names the environment variable and its parser."""
+
+    data_dir: Path = field(default=Path("data"), metadata={"env": "FUNNEL_DATA_DIR"})
+    clickhouse_dsn: str = field(default="", metadata={"env": "FUNNEL_CLICKHOUSE_DSN"})
+    clickhouse_cluster: str = field(default="", metadata={"env": "FUNNEL_CLICKHOUSE_CLUSTER"})
+    database_url: str = field(default="", metadata={"env": "FUNNEL_DATABASE_URL"})
+    secret_key: str = field(default="", metadata={"env": "FUNNEL_SECRET_KEY"})
+    host: str = field(default="127.0.0.1", metadata={"env": "FUNNEL_HOST"})
+    port: int = field(default=8000, metadata={"env": "FUNNEL_PORT", "parse": _int(1, 65535)})
+    workers: int = field(default=0, metadata={"env": "FUNNEL_WORKERS", "parse": _int(0, 256)})
+    threads: int = field(default=8, metadata={"env": "FUNNEL_THREADS", "parse": _int(1, 256)})
+    query_timeout: int = field(
+        default=30, metadata={"env": "FUNNEL_QUERY_TIMEOUT", "parse": _int(1, 3600)}
+    )
+    log_level: str = field(default="info", metadata={"env": "FUNNEL_LOG_LEVEL"})
+    secure_cookies: bool = field(
+        default=False, metadata={"env": "FUNNEL_SECURE_COOKIES", "parse": _bool}
+    )
+    geoip_db: str = field(default="", metadata={"env": "FUNNEL_GEOIP_DB"})
+    trusted_geo_headers: bool = field(
+        default=False, metadata={"env": "FUNNEL_TRUSTED_GEO_HEADERS", "parse": _bool}
+    )
+    trusted_proxies: int = field(
+        default=0, metadata={"env": "FUNNEL_TRUSTED_PROXIES", "parse": _int(0, 10)}
+    )
+    spool_max_mb: int = field(
+        default=1024, metadata={"env": "FUNNEL_SPOOL_MAX_MB", "parse": _int(1, 1_000_000)}
+    )
+    rate_limit: int = field(
+        default=600, metadata={"env": "FUNNEL_RATE_LIMIT", "parse": _int(0, 10_000_000)}
+    )
+    extra: Mapping[str, Any] = field(default_factory=dict, metadata={"env": ""})
+
+    # -- derived -----------------------------------------------------------------
+
+    @property
+    def embedded(self) -> bool:
+        """True when ClickHouse runs in-process (chDB): one process may own the store."""
+        return self.clickhouse_dsn.startswith("chdb://")
+
+    @property
+    def chdb_path(self) -> Path:
+        if not self.embedded:
+            raise SettingsError("FUNNEL_CLICKHOUSE_DSN is not an embedded chdb:// DSN")
+        return Path(self.clickhouse_dsn[len("chdb://") :])
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = f.metadata.get("env")
+            if var and var in env:
+                parse = f.metadata.get("parse", _str)
+                values[f.name] = parse(var, env[var])
+        for key, value in (overrides or {}).items():
+            if key in {f.name for f in fields(cls)}:
+                values[key] = value
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        settings = cls(**values)
+        return settings._resolved()
+
+    def _resolved(self) -> Settings:
+        data_dir = self.data_dir.expanduser().absolute()
+        dsn = self.clickhouse_dsn or f"chdb://{data_dir / 'clickhouse'}"
+        db_url = self.database_url or f"sqlite:///{data_dir / 'config.db'}"
+        resolved = replace(self, data_dir=data_dir, clickhouse_dsn=dsn, database_url=db_url)
+        resolved._validate()
+        return resolved
+
+    def _validate(self) -> None:
+        dsn = self.clickhouse_dsn
+        scheme = urlsplit(dsn).scheme
+        if scheme == "chdb":
+            if not dsn.startswith("chdb:///"):
+                raise SettingsError(
+                    "FUNNEL_CLICKHOUSE_DSN must be chdb:///absolute/path for the embedded store, "
+                    f"got {dsn!r}"
+                )
+        elif scheme in {"http", "https"}:
+            if not urlsplit(dsn).hostname:
+                raise SettingsError(f"FUNNEL_CLICKHOUSE_DSN has no host: {dsn!r}")
+        else:
+            raise SettingsError(
+                f"FUNNEL_CLICKHOUSE_DSN must start with chdb://, http:// or https://, got {dsn!r}"
+            )
+        if self.clickhouse_cluster and not _CLUSTER_RE.match(self.clickhouse_cluster):
+            raise SettingsError(
+                "FUNNEL_CLICKHOUSE_CLUSTER may hold only letters, digits, '_', '-' and '.', "
+                f"got {self.clickhouse_cluster!r}"
+            )
+        if self.clickhouse_cluster and self.embedded:
+            raise SettingsError(
+                "FUNNEL_CLICKHOUSE_CLUSTER needs a ClickHouse server DSN (http[s]://...), "
+                "not the embedded chdb:// store"
+            )
+        if "://" not in self.database_url:
+            raise SettingsError(
+                f"FUNNEL_DATABASE_URL must be an SQLAlchemy URL, got {self.database_url!r}"
+            )
+        if self.log_level.lower() not in {"debug", "info", "warning", "error", "critical"}:
+            raise SettingsError(
+                f"FUNNEL_LOG_LEVEL must be debug, info, warning, error or critical, "
+                f"got {self.log_level!r}"
+            )
+        if self.geoip_db and not Path(self.geoip_db).is_file():
+            raise SettingsError(f"FUNNEL_GEOIP_DB points at a missing file: {self.geoip_db}")
+
+    def ensure_data_dir(self) -> None:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(
+                f"FUNNEL_DATA_DIR {self.data_dir} cannot be created: {exc}"
+            ) from exc
+
+    def load_secret_key(self) -> str:
+        """The configured key, else one generated on first run and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        self.ensure_data_dir()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            # O_EXCL so two processes starting at once cannot write different keys.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_urlsafe(48))
+        key = path.read_text().strip()
+        if len(key) < 16:
+            raise SettingsError(f"FUNNEL_SECRET_KEY unset and {path} holds no usable key")
+        return key
+
+    def default_workers(self) -> int:
+        """Workers for gunicorn: one for the embedded store, else the configured or 2*cores+1."""
+        if self.embedded:
+            return 1
+        return self.workers or (2 * (os.cpu_count() or 1) + 1)
+
+
+ENV_VARS: tuple[str, ...] = tuple(
+    f.metadata["env"] for f in fields(Settings) if f.metadata.get("env")
+)
