@@ -28,7 +28,7 @@ install: $(VENV)/.installed ## Create .venv and install the package with test an
 .PHONY: system-deps
 system-deps: ## Install Debian chromium (browser tests) and Node.js (snippet) when missing
 	@if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then \
-		echo "Installing Debian packages: chromium nodejs npm"; \
+		echo "Installing Debian packages for the browser and snippet tests"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
 			chromium fonts-liberation $$(command -v node >/dev/null 2>&1 || echo nodejs npm) \

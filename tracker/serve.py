@@ -24,7 +24,8 @@ class _Gunicorn(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # options newer than the installed gunicorn are skipped
+                self.cfg.set(key, value)
 
     def load(self) -> Any:
         # Runs in the worker after fork (no preload), so the client is opened there.
@@ -58,6 +59,8 @@ def gunicorn_options(settings: Settings, bind: str | None = None) -> dict[str, A
         "preload_app": False,
         "post_worker_init": _post_worker_init,
         "proc_name": "funnel-tracker",
+        # The control socket lives in $HOME and would be shared by every instance; unused.
+        "control_socket_disable": True,
     }
     return options
 
