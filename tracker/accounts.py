@@ -113,17 +113,20 @@ def create_site(
     session.flush()
     if owner is not None:
         add_member(session, owner, site)
-    _on_site_created(session, site)
+    ensure_template_funnel(session, site)
     return site
 
 
-def _on_site_created(session: Session, site: Site) -> None:
-    """Give every new site the template funnel, once the stage engine is installed."""
+def ensure_template_funnel(session: Session, site: Site) -> None:
+    """A site with no funnel gets the trace -> response -> engagement -> sale template."""
     try:
         from tracker.stages.templates import add_template_funnel
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:  # the stage engine is an optional layer of the package
+        if exc.name not in ("tracker.stages", "tracker.stages.templates"):
+            raise
         return
-    add_template_funnel(session, site)
+    if not site.funnels:
+        add_template_funnel(session, site)
 
 
 def add_member(session: Session, user: User, site: Site) -> None:

@@ -40,6 +40,7 @@ def ensure_demo_accounts(session: Session) -> tuple[Site, bool]:
         )
     else:
         accounts.add_member(session, admin, site)
+        accounts.ensure_template_funnel(session, site)
     return site, created
 
 
