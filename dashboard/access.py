@@ -1,0 +1,83 @@
+"""Who may see what: the logged-in user, site membership (404 otherwise) and admin-only pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from tracker import accounts
+from tracker.configdb import db
+from tracker.models import Site, User
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SessionUser:
+    """What Flask-Login keeps as `current_user`: the User model plus the login protocol.
+
+    The session id embeds a fingerprint of the password hash, so changing a password ends
+    every other session of that user.
+    """
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.user.active)
+
+    def get_id(self) -> str:
+        return session_id_for(self.user)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.user, name)
+
+
+def session_id_for(user: User) -> str:
+    import hashlib
+
+    fingerprint = hashlib.sha256(user.password_hash.encode()).hexdigest()[:12]
+    return f"{user.id}:{fingerprint}"
+
+
+def load_user(session_id: str) -> SessionUser | None:
+    user_id, _, _fingerprint = session_id.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or session_id_for(user) != session_id:
+        return None
+    return SessionUser(user)
+
+
+def me() -> User:
+    """The logged-in user as the model."""
+    wrapper: SessionUser = current_user._get_current_object()
+    return wrapper.user
+
+
+def site_or_404(site_key: str) -> Site:
+    """The site when the user is a member (or an admin); 404 otherwise, so other users'
+    sites are not even revealed to exist."""
+    site = accounts.site_by_key(db.session, site_key)
+    if site is None or not accounts.can_access(db.session, me(), site):
+        abort(404)
+    return site
+
+
+def admin_required(func: F) -> F:
+    @wraps(func)
+    @login_required
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not me().is_admin:
+            abort(403)
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,68 @@
+"""Login and logout: scrypt-checked passwords, a failed-login limit, session rotation and a
+safe `next` redirect."""
+
+from __future__ import annotations
+
+from flask import current_app, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import login_user, logout_user
+
+from dashboard.access import SessionUser
+from dashboard.blueprint import bp
+from dashboard.security import LoginLimiter, safe_next
+from tracker import accounts
+from tracker.configdb import db
+from tracker.models import utcnow
+
+
+def _limiter() -> LoginLimiter:
+    limiter: LoginLimiter = current_app.extensions["dashboard_login_limiter"]
+    return limiter
+
+
+def _client_address() -> str:
+    trusted = current_app.config["FUNNEL_SETTINGS"].trusted_proxies
+    route = request.access_route if trusted else [request.remote_addr or ""]
+    # With N trusted proxies, the client is the Nth address from the right.
+    return route[max(0, len(route) - 1 - trusted)] if route else ""
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    next_url = safe_next(request.values.get("next"), url_for("dashboard.index"))
+    if request.method == "GET":
+        return render_template("login.html", next_url=next_url, email="", error=None)
+
+    email = request.form.get("email", "").strip()
+    password = request.form.get("password", "")
+    keys = (f"ip:{_client_address()}", f"email:{email.lower()}")
+    wait = _limiter().retry_after(*keys)
+    if wait:
+        minutes = max(1, wait // 60)
+        error = f"Too many failed logins. Try again in about {minutes} minute(s)."
+        response = render_template("login.html", next_url=next_url, email=email, error=error)
+        return response, 429, {"Retry-After": str(wait)}
+    user = accounts.authenticate(db.session, email, password) if email and password else None
+    if user is None:
+        _limiter().failed(*keys)
+        error = "Wrong email or password."
+        return render_template("login.html", next_url=next_url, email=email, error=error), 401
+
+    _limiter().succeeded(f"email:{email.lower()}")
+    # A fresh session on login: nothing set before authentication (including the CSRF token)
+    # survives, so a planted session cannot be promoted.
+    session.clear()
+    login_user(SessionUser(user))
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return redirect(next_url)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> ResponseReturnValue:
+    # GET shows a button: logging out through a plain link would let other sites log you out.
+    if request.method == "GET":
+        return render_template("logout.html")
+    logout_user()
+    session.clear()
+    return redirect(url_for("dashboard.login"))

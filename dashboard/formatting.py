@@ -1,0 +1,104 @@
+"""Jinja filters: numbers with separators, percentages, durations and site-local times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask
+
+DASH = "\u2013"  # en dash for "no value"
+
+
+def number(value: Any) -> str:
+    if value is None or value == "":
+        return DASH
+    try:
+        num = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if num.is_integer():
+        return f"{int(num):,}"
+    return f"{num:,.2f}"
+
+
+def percent(value: Any, digits: int = 1) -> str:
+    """A ratio 0..1 as a percentage; None (nothing to divide by) as a dash."""
+    if value is None or value == "":
+        return DASH
+    try:
+        return f"{float(value) * 100:.{digits}f}%"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def signed_percent(value: Any) -> str:
+    if value is None or value == "":
+        return DASH
+    try:
+        num = float(value) * 100
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{num:+.1f}%"
+
+
+def duration(seconds: Any) -> str:
+    """3 d 4 h, 2 h 5 min, 4 min 10 s, 12 s."""
+    if seconds is None or seconds == "":
+        return DASH
+    try:
+        total = round(float(seconds))
+    except (TypeError, ValueError):
+        return str(seconds)
+    days, rem = divmod(total, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, secs = divmod(rem, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def to_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float):
+        # Epoch seconds, or milliseconds for large values.
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def zone(tz: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def localtime(value: Any, tz: str | None = "UTC", fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (naive means UTC) shown in the site's time zone."""
+    moment = to_datetime(value)
+    if moment is None:
+        return "" if value is None else str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone(tz)).strftime(fmt)
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        number=number,
+        percent=percent,
+        signed_percent=signed_percent,
+        duration=duration,
+        localtime=localtime,
+    )

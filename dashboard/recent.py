@@ -1,0 +1,42 @@
+"""The last events a site received, for the "verify installation" check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracker.clickhouse import Store
+from tracker.models import Site
+
+_COLUMNS = (
+    "received_at",
+    "ts",
+    "type",
+    "name",
+    "url",
+    "title",
+    "element_text",
+    "source",
+    "medium",
+    "utm_campaign",
+    "utm_term",
+    "device",
+    "country",
+)
+
+
+def recent_events(store: Store, site: Site, limit: int = 10) -> list[dict[str, Any]]:
+    # Bounded to the last week so the scan touches at most the newest partitions.
+    rows = store.rows(
+        f"SELECT {', '.join(_COLUMNS)} FROM events"
+        " WHERE site_id = {site:String} AND received_at >= now() - INTERVAL 7 DAY"
+        " ORDER BY received_at DESC LIMIT {limit:UInt32}",
+        {"site": site.key, "limit": limit},
+    )
+    return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+
+
+def event_count(store: Store, site: Site) -> int:
+    return int(
+        store.scalar("SELECT count() FROM events WHERE site_id = {site:String}", {"site": site.key})
+        or 0
+    )

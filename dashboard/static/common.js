@@ -1,0 +1,58 @@
+// Shared helpers for dashboard pages: CSRF-aware fetch and copy-to-clipboard buttons.
+"use strict";
+(function () {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  window.dashboard = {
+    csrfToken: meta ? meta.content : "",
+    postForm(url, formData) {
+      return fetch(url, {
+        method: "POST",
+        body: formData,
+        headers: { "X-CSRFToken": this.csrfToken, Accept: "application/json" },
+        credentials: "same-origin",
+      }).then((r) => r.json().then((body) => ({ ok: r.ok, status: r.status, body })));
+    },
+    getJSON(url) {
+      return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then((r) => r.json().then((body) => ({ ok: r.ok, status: r.status, body })));
+    },
+    // Builds elements with textContent only: event data never becomes markup.
+    el(tag, attrs, children) {
+      const node = document.createElement(tag);
+      for (const [k, v] of Object.entries(attrs || {})) {
+        if (k === "text") node.textContent = v;
+        else node.setAttribute(k, v);
+      }
+      for (const child of children || []) node.append(child);
+      return node;
+    },
+  };
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-copy-target]");
+    if (!button) return;
+    const source = document.getElementById(button.dataset.copyTarget);
+    if (!source) return;
+    const text = source.textContent;
+    const done = () => {
+      const label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(() => { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, () => selectText(source));
+    } else {
+      selectText(source);
+      done();
+    }
+  });
+
+  function selectText(node) {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    try { document.execCommand("copy"); } catch (e) { /* selection stays for manual copy */ }
+  }
+})();

@@ -1,0 +1,178 @@
+// Stage editor: live preview (debounced POST of the draft), drag-and-drop and button
+// reordering without a reload. Without JavaScript the same buttons work through the server.
+"use strict";
+(function () {
+  const form = document.getElementById("editor");
+  if (!form) return;
+  const stagesBox = document.getElementById("stages");
+  const status = document.getElementById("preview-status");
+  const el = window.dashboard.el;
+  let timer = null;
+  let inflight = 0;
+
+  const stages = () => Array.from(stagesBox.querySelectorAll("fieldset[data-stage]"));
+
+  // After a move, rename every stage-indexed attribute so the form reads as if the server had
+  // rendered the new order; the server then needs no knowledge of the move.
+  function renumber() {
+    stages().forEach((stage, n) => {
+      const fix = (value) => value.replace(/stages-\d+(?=-|$)/g, "stages-" + n);
+      for (const node of [stage, ...stage.querySelectorAll("*")]) {
+        for (const attr of ["id", "name", "for", "aria-describedby"]) {
+          if (node.hasAttribute(attr)) node.setAttribute(attr, fix(node.getAttribute(attr)));
+        }
+        if (node.tagName === "BUTTON" && node.name === "action") {
+          node.value = node.value.replace(/^([a-z_]+):\d+/, "$1:" + n);
+        }
+      }
+      stage.querySelector("[data-order]").value = String(n);
+      stage.querySelector("[data-stage-number]").textContent = String(n + 1);
+      const up = stage.querySelector('[data-move="up"]');
+      const down = stage.querySelector('[data-move="down"]');
+      if (up) up.disabled = n === 0;
+      if (down) down.disabled = n === stages().length - 1;
+    });
+    schedulePreview();
+  }
+
+  // Move up / down without a round trip.
+  form.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-move]");
+    if (!button) return;
+    event.preventDefault();
+    const stage = button.closest("fieldset[data-stage]");
+    if (button.dataset.move === "up" && stage.previousElementSibling) {
+      stagesBox.insertBefore(stage, stage.previousElementSibling);
+    } else if (button.dataset.move === "down" && stage.nextElementSibling) {
+      stagesBox.insertBefore(stage.nextElementSibling, stage);
+    }
+    renumber();
+    button.focus();
+  });
+
+  // Drag and drop by the handle.
+  let dragged = null;
+  stagesBox.addEventListener("dragstart", (event) => {
+    const handle = event.target.closest && event.target.closest(".drag-handle");
+    if (!handle) return;
+    dragged = handle.closest("fieldset[data-stage]");
+    dragged.classList.add("dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", dragged.id);
+  });
+  stagesBox.addEventListener("dragover", (event) => {
+    if (!dragged) return;
+    const target = event.target.closest("fieldset[data-stage]");
+    if (!target || target === dragged) return;
+    event.preventDefault();
+    stages().forEach((s) => s.classList.toggle("drop-target", s === target));
+  });
+  stagesBox.addEventListener("drop", (event) => {
+    if (!dragged) return;
+    const target = event.target.closest("fieldset[data-stage]");
+    event.preventDefault();
+    if (target && target !== dragged) {
+      const all = stages();
+      const before = all.indexOf(dragged) > all.indexOf(target) ? target : target.nextElementSibling;
+      stagesBox.insertBefore(dragged, before);
+      renumber();
+    }
+  });
+  stagesBox.addEventListener("dragend", () => {
+    if (dragged) dragged.classList.remove("dragging");
+    stages().forEach((s) => s.classList.remove("drop-target"));
+    dragged = null;
+  });
+
+  // Keep the legend, swatch and engagement picker in step with typing.
+  form.addEventListener("input", (event) => {
+    const stage = event.target.closest("fieldset[data-stage]");
+    if (stage && /-name$/.test(event.target.name) && /^stages-\d+-name$/.test(event.target.name)) {
+      stage.querySelector("[data-stage-title]").textContent = event.target.value;
+      const key = stage.querySelector('input[name$="-key"]').value;
+      const option = form.querySelector('#engagement_stage option[value="' + CSS.escape(key) + '"]');
+      if (option) option.textContent = event.target.value || key;
+    }
+    if (stage && event.target.type === "color") {
+      stage.querySelector("[data-swatch]").setAttribute("fill", event.target.value);
+    }
+    schedulePreview();
+  });
+  form.addEventListener("change", schedulePreview);
+
+  function schedulePreview() {
+    clearTimeout(timer);
+    timer = setTimeout(runPreview, 400);
+  }
+
+  function runPreview() {
+    const ticket = ++inflight;
+    form.setAttribute("aria-busy", "true");
+    window.dashboard.postForm(form.dataset.previewUrl, new FormData(form)).then(({ ok, body }) => {
+      if (ticket !== inflight) return; // a newer draft is on its way
+      form.removeAttribute("aria-busy");
+      applyDescriptions(body.descriptions || []);
+      if (!ok) {
+        const first = (body.detail && body.detail[0]) || {};
+        status.textContent = "Preview paused: " + (first.path ? first.path + ": " : "") +
+          (first.message || body.detail || body.error);
+        status.dataset.state = "invalid";
+        stages().forEach((s) => {
+          s.querySelector("[data-preview-counts]").textContent = "Preview unavailable until the rules are valid.";
+          s.querySelector("[data-preview-samples]").replaceChildren();
+        });
+        return;
+      }
+      status.textContent = "Live preview: what each stage matches over the last " + body.days + " days.";
+      status.dataset.state = "ok";
+      stages().forEach((s, n) => renderStage(s, body.stages[n]));
+      form.dataset.previewVersion = String(ticket);
+    }).catch(() => {
+      form.removeAttribute("aria-busy");
+      status.textContent = "Preview unavailable (connection problem); your edits are not affected.";
+    });
+  }
+
+  function renderStage(stage, data) {
+    const counts = stage.querySelector("[data-preview-counts]");
+    const samples = stage.querySelector("[data-preview-samples]");
+    if (!data) { counts.textContent = ""; samples.replaceChildren(); return; }
+    counts.textContent = fmt(data.persons) + " person" + (data.persons === 1 ? "" : "s") +
+      " · " + fmt(data.events) + " event" + (data.events === 1 ? "" : "s");
+    counts.dataset.persons = String(data.persons);
+    counts.dataset.events = String(data.events);
+    const parts = [];
+    if (data.sample_urls.length) {
+      parts.push(el("div", { text: "Sample pages:" }),
+        el("ul", {}, data.sample_urls.map((u) => el("li", { text: sampleText(u) }))));
+    }
+    if (data.sample_elements.length) {
+      parts.push(el("div", { text: "Sample elements:" }),
+        el("ul", {}, data.sample_elements.map((u) => el("li", { text: sampleText(u) }))));
+    }
+    if (!data.persons) parts.push(el("div", { text: "Nothing matched in this period: check the rules, or wait for traffic." }));
+    samples.replaceChildren(...parts);
+  }
+
+  function sampleText(item) {
+    if (item === null || item === undefined) return "";
+    if (typeof item !== "object") return String(item);
+    const main = item.text || item.url || item.selector || item.href || item.value || "";
+    const extra = [item.tag, item.selector, item.href].filter((v) => v && v !== main);
+    const count = item.count !== undefined ? " (" + fmt(item.count) + ")" : "";
+    return String(main) + (extra.length ? " — " + extra.join(" ") : "") + count;
+  }
+
+  function applyDescriptions(descriptions) {
+    stages().forEach((stage, i) => {
+      stage.querySelectorAll("[data-describe]").forEach((p, j) => {
+        const text = descriptions[i] && descriptions[i][j];
+        if (text !== undefined) p.textContent = text;
+      });
+    });
+  }
+
+  const fmt = (n) => Number(n || 0).toLocaleString("en-US");
+
+  runPreview();
+})();

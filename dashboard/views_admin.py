@@ -1,0 +1,163 @@
+"""Settings: users and memberships (admins), API tokens, GeoIP database status, retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import login_required
+from sqlalchemy import select
+
+from dashboard.access import admin_required, me
+from dashboard.blueprint import bp
+from tracker import accounts
+from tracker.configdb import db
+from tracker.models import ApiToken, User
+
+
+def geoip_status() -> dict[str, Any]:
+    """What the configured GeoIP database is, so a stale or missing file is visible."""
+    path = current_app.config["FUNNEL_SETTINGS"].geoip_db
+    trusted_headers = current_app.config["FUNNEL_SETTINGS"].trusted_geo_headers
+    status: dict[str, Any] = {"path": path, "trusted_headers": trusted_headers, "ok": False}
+    if not path:
+        status["message"] = (
+            "No GeoIP database configured: country and region stay empty unless "
+            "FUNNEL_TRUSTED_GEO_HEADERS is on. Set FUNNEL_GEOIP_DB to a MaxMind .mmdb file."
+        )
+        return status
+    file = Path(path)
+    if not file.is_file():
+        status["message"] = f"The file {path} is missing."
+        return status
+    try:
+        import maxminddb
+
+        with maxminddb.open_database(str(file)) as reader:
+            meta = reader.metadata()
+        status.update(
+            ok=True,
+            database_type=meta.database_type,
+            built=datetime.fromtimestamp(meta.build_epoch, UTC),
+            size_mb=round(file.stat().st_size / 1e6, 1),
+            message="Loaded.",
+        )
+    except Exception as exc:  # a corrupt file must show up here, not break the page
+        status["message"] = f"The file cannot be read as a MaxMind database: {exc}"
+    return status
+
+
+def _tokens_for(user: User) -> list[ApiToken]:
+    query = select(ApiToken).order_by(ApiToken.created_at.desc())
+    if not user.is_admin:
+        query = query.where(ApiToken.user_id == user.id)
+    return list(db.session.scalars(query))
+
+
+def _render(
+    new_token: str | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    form: dict[str, str] | None = None,
+) -> ResponseReturnValue:
+    user = me()
+    users = list(db.session.scalars(select(User).order_by(User.email))) if user.is_admin else []
+    return (
+        render_template(
+            "settings.html",
+            users=users,
+            tokens=_tokens_for(user),
+            new_token=new_token,
+            geoip=geoip_status(),
+            sites=accounts.sites_for(db.session, user),
+            roles=accounts.ROLES,
+            errors=errors or {},
+            form=form or {},
+        ),
+        status,
+    )
+
+
+@bp.get("/settings")
+@login_required
+def settings() -> ResponseReturnValue:
+    return _render()
+
+
+@bp.post("/settings/users")
+@admin_required
+def create_user() -> ResponseReturnValue:
+    form = {k: request.form.get(k, "").strip() for k in ("email", "name", "role")}
+    try:
+        user = accounts.create_user(
+            db.session,
+            form["email"],
+            request.form.get("password", ""),
+            role=form["role"] or "marketer",
+            name=form["name"],
+        )
+        for key in request.form.getlist("sites"):
+            site = accounts.site_by_key(db.session, key)
+            if site is not None:
+                accounts.add_member(db.session, user, site)
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        return _render(errors={"user": str(exc)}, status=422, form=form)
+    db.session.commit()
+    flash(f"User {user.email} created.", "ok")
+    return redirect(url_for("dashboard.settings") + "#users")
+
+
+@bp.post("/settings/users/<int:user_id>")
+@admin_required
+def update_user(user_id: int) -> ResponseReturnValue:
+    user = db.session.get(User, user_id)
+    if user is None:
+        return _render(errors={"user": "no such user"}, status=404)
+    action = request.form.get("action", "")
+    if user.id == me().id and action in {"deactivate", "role"}:
+        flash("You cannot demote or deactivate yourself.", "error")
+        return redirect(url_for("dashboard.settings") + "#users")
+    if action == "deactivate":
+        user.active = False
+    elif action == "activate":
+        user.active = True
+    elif action == "role" and request.form.get("role") in accounts.ROLES:
+        user.role = request.form["role"]
+    elif action == "add_site":
+        site = accounts.site_by_key(db.session, request.form.get("site", ""))
+        if site is not None:
+            accounts.add_member(db.session, user, site)
+    elif action == "password":
+        try:
+            accounts.set_password(user, request.form.get("password", ""))
+        except accounts.AccountError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("dashboard.settings") + "#users")
+    db.session.commit()
+    flash(f"User {user.email} updated.", "ok")
+    return redirect(url_for("dashboard.settings") + "#users")
+
+
+@bp.post("/settings/tokens")
+@login_required
+def create_token() -> ResponseReturnValue:
+    _, plain = accounts.create_token(db.session, me(), request.form.get("name", ""))
+    db.session.commit()
+    # Shown once in this response; never put into the (signed, not encrypted) session cookie.
+    return _render(new_token=plain)
+
+
+@bp.post("/settings/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int) -> ResponseReturnValue:
+    token = db.session.get(ApiToken, token_id)
+    if token is None or (token.user_id != me().id and not me().is_admin):
+        return _render(errors={"token": "no such token"}, status=404)
+    token.revoked = True
+    db.session.commit()
+    flash(f"Token {token.prefix}… revoked.", "ok")
+    return redirect(url_for("dashboard.settings") + "#tokens")

@@ -1,0 +1,145 @@
+"""Home, the sites list, creating a site, its setup page (snippet + live install check) and
+its settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+
+from dashboard import formatting, recent
+from dashboard.access import me, site_or_404
+from dashboard.blueprint import bp
+from tracker import accounts
+from tracker.app import store_of
+from tracker.configdb import db
+from tracker.models import Site
+
+RETENTION_CHOICES = (0, 30, 90, 180, 365, 730, 1095)
+
+
+@bp.app_context_processor
+def _nav() -> dict[str, Any]:
+    if not current_user.is_authenticated:
+        return {"nav_sites": []}
+    return {"nav_sites": accounts.sites_for(db.session, me())}
+
+
+@bp.get("/")
+@login_required
+def index() -> ResponseReturnValue:
+    """The funnel report of the user's first site is the landing page."""
+    sites = accounts.sites_for(db.session, me())
+    if not sites:
+        return redirect(url_for("dashboard.sites"))
+    return redirect(url_for("dashboard.report", site_key=sites[0].key))
+
+
+@bp.route("/sites", methods=["GET", "POST"])
+@login_required
+def sites() -> ResponseReturnValue:
+    form = {"name": "", "domains": "", "timezone": "UTC"}
+    error = None
+    status = 200
+    if request.method == "POST":
+        form = {k: request.form.get(k, "").strip() for k in form}
+        try:
+            site = accounts.create_site(
+                db.session,
+                form["name"],
+                form["domains"],
+                timezone=form["timezone"] or "UTC",
+                owner=me(),
+            )
+        except accounts.AccountError as exc:
+            db.session.rollback()
+            error, status = str(exc), 422
+        else:
+            db.session.commit()
+            flash(f"Site “{site.name}” created. Paste the snippet below into your pages.", "ok")
+            return redirect(url_for("dashboard.site_setup", site_key=site.key))
+    return (
+        render_template(
+            "sites.html",
+            sites=accounts.sites_for(db.session, me()),
+            form=form,
+            error=error,
+            timezones=_timezones(),
+        ),
+        status,
+    )
+
+
+def _timezones() -> list[str]:
+    from zoneinfo import available_timezones
+
+    return sorted(available_timezones())
+
+
+def _snippet(site: Site) -> str:
+    return accounts.embed_snippet(request.host_url, site)
+
+
+@bp.get("/sites/<site_key>/setup")
+@login_required
+def site_setup(site_key: str) -> ResponseReturnValue:
+    site = site_or_404(site_key)
+    store = store_of(current_app)
+    return render_template(
+        "site_setup.html",
+        site=site,
+        snippet=_snippet(site),
+        events=recent.recent_events(store, site),
+        retention_choices=RETENTION_CHOICES,
+        timezones=_timezones(),
+    )
+
+
+@bp.get("/sites/<site_key>/events/recent.json")
+@login_required
+def recent_events(site_key: str) -> ResponseReturnValue:
+    """Polled by the setup page: the newest events, already formatted for display."""
+    site = site_or_404(site_key)
+    events = recent.recent_events(store_of(current_app), site)
+    return jsonify(
+        events=[
+            {
+                "time": formatting.localtime(e["received_at"], site.timezone, "%H:%M:%S"),
+                "type": e["type"],
+                "name": e["name"],
+                "url": e["url"],
+                "title": e["title"],
+                "element_text": e["element_text"],
+                "source": e["source"],
+                "campaign": e["utm_campaign"],
+                "keyword": e["utm_term"],
+                "device": e["device"],
+            }
+            for e in events
+        ]
+    )
+
+
+@bp.post("/sites/<site_key>/settings")
+@login_required
+def site_settings(site_key: str) -> ResponseReturnValue:
+    site = site_or_404(site_key)
+    try:
+        name = request.form.get("name", site.name).strip()
+        if not name or len(name) > 200:
+            raise accounts.AccountError("site name must be 1 to 200 characters")
+        domains = accounts.normalise_domains(request.form.get("domains", ""))
+        timezone = accounts.validate_timezone(request.form.get("timezone", "UTC").strip())
+        raw_retention = request.form.get("retention_days", "0").strip() or "0"
+        if not raw_retention.isdigit() or int(raw_retention) > 36500:
+            raise accounts.AccountError("retention must be a number of days (0 keeps everything)")
+    except accounts.AccountError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("dashboard.site_setup", site_key=site.key) + "#settings")
+    site.name, site.domains, site.timezone = name, domains, timezone
+    site.retention_days = int(raw_retention)
+    db.session.commit()
+    flash("Site settings saved.", "ok")
+    return redirect(url_for("dashboard.site_setup", site_key=site.key) + "#settings")
