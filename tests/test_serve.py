@@ -50,7 +50,7 @@ def test_serve_is_ready_and_a_second_serve_exits_clearly(tmp_path: Path) -> None
     first = funnel(["serve", "--port", str(port)], tmp_path)
     try:
         resp = wait_ready(port)
-        assert resp.json()["checks"] == {"clickhouse": "ok", "config_db": "ok"}
+        assert resp.json()["checks"] == {"clickhouse": "ok", "config_db": "ok", "spool": "ok"}
         second = funnel(["serve", "--port", str(free_port())], tmp_path)
         out, _ = second.communicate(timeout=60)
         assert second.returncode != 0

@@ -1,0 +1,274 @@
+"""The OpenAPI 3 description of the collector's public endpoints, served at
+GET /api/openapi.json (schemathesis fuzzes the collector against it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracker.ingest import limits as L
+from tracker.ingest.errors import DROP_REASONS
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "detail": {}},
+}
+
+
+def _err(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
+
+EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid", "description": "Client id; made if absent."},
+        "type": {"type": "string", "enum": ["pageview", "click", "event"]},
+        "name": {"type": "string", "maxLength": L.MAX_NAME_CHARS},
+        "ts": {
+            "description": "Epoch ms or ISO-8601; a clock off by > 24 h is replaced by the "
+            "server time (collect only) and the event is flagged clock_skewed.",
+            "oneOf": [{"type": "number"}, {"type": "string"}],
+        },
+        "url": {"type": "string", "maxLength": L.MAX_URL_CHARS},
+        "referrer": {"type": "string"},
+        "title": {"type": "string"},
+        "visitor": {"type": "string"},
+        "session": {"type": "string"},
+        "user": {"type": "string"},
+        "element": {
+            "type": "object",
+            "properties": {
+                k: {"type": "string"} for k in ("tag", "text", "href", "id", "selector")
+            },
+        },
+        "props": {
+            "type": "object",
+            "maxProperties": L.MAX_PROPS,
+            "additionalProperties": {
+                "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
+            },
+        },
+        "value": {"type": "number"},
+        "screen_width": {"type": "integer", "minimum": 0, "maximum": 65535},
+        "language": {"type": "string"},
+        "outbound": {"type": "boolean"},
+    },
+}
+SINGLE = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Event"},
+        {"type": "object", "required": ["site"], "properties": {"site": {"type": "string"}}},
+    ]
+}
+BATCH = {
+    "type": "object",
+    "required": ["site", "events"],
+    "properties": {
+        "site": {"type": "string"},
+        "events": {
+            "type": "array",
+            "maxItems": L.MAX_BATCH_EVENTS,
+            "items": {"$ref": "#/components/schemas/Event"},
+        },
+    },
+}
+IMPORT_EVENT = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Event"},
+        {
+            "type": "object",
+            "properties": {
+                "context": {
+                    "type": "object",
+                    "properties": {
+                        k: {"type": "string"}
+                        for k in ("ip", "user_agent", "country", "region", "city")
+                    },
+                }
+            },
+        },
+    ]
+}
+
+
+def spec() -> dict[str, Any]:
+    drop_list = ", ".join(f"`{k}` ({v})" for k, v in DROP_REASONS.items())
+    collect_body = {"oneOf": [{"$ref": "#/components/schemas/Batch"}, SINGLE]}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "funnel-tracker collector",
+            "version": "1",
+            "description": "Public ingest endpoints. Drop reasons: " + drop_list,
+        },
+        "paths": {
+            "/api/collect": {
+                "post": {
+                    "summary": "Collect events from the snippet (sendBeacon or fetch).",
+                    "description": (
+                        f"Body ≤ {L.MAX_BODY_BYTES} bytes on the wire and after gzip "
+                        f"decompression, ≤ {L.MAX_BATCH_EVENTS} events. Answers 202 once the "
+                        "events are durable in the spool."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "Content-Encoding",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["gzip", "deflate", "identity"]},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": collect_body},
+                            "text/plain": {"schema": collect_body},
+                        },
+                    },
+                    "responses": {
+                        "202": {
+                            "description": "Accepted and durable.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Accepted"}
+                                }
+                            },
+                        },
+                        "400": _err(
+                            "invalid_json, invalid_encoding, unsupported_content_type, "
+                            "invalid_body, missing_site, too_many_events, or every event "
+                            "dropped (error = the drop reason)."
+                        ),
+                        "403": _err("unknown_site or origin_not_allowed."),
+                        "413": _err("body_too_large (on the wire or after decompression)."),
+                        "429": _err("rate_limited per site and client.", _RETRY),
+                        "503": _err("spool_full: the collector is backlogged.", _RETRY),
+                    },
+                },
+                "options": {
+                    "summary": "CORS preflight.",
+                    "responses": {"204": {"description": "Preflight answer."}},
+                },
+            },
+            "/api/v1/sites/{site}/events:import": {
+                "post": {
+                    "summary": "Import historical events (JSON array or NDJSON); idempotent "
+                    "by event id.",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {
+                            "name": "site",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "array", "items": IMPORT_EVENT}
+                            },
+                            "application/x-ndjson": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Imported.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "imported": {"type": "integer"},
+                                            "existing": {"type": "integer"},
+                                            "dropped": {"type": "object"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "400": _err("Malformed body."),
+                        "401": _err("Missing or unknown API token."),
+                        "404": _err("No such site for this token."),
+                        "413": _err("Body too large."),
+                        "503": _err("ClickHouse unavailable.", _RETRY),
+                    },
+                }
+            },
+            "/r/{code}": {
+                "get": {
+                    "summary": "Tracked link: records a click and redirects to the stored target "
+                    "with utm parameters.",
+                    "parameters": [
+                        {
+                            "name": "code",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "302": {"description": "Redirect to the stored target."},
+                        "404": _err("Unknown code."),
+                    },
+                }
+            },
+            "/t.js": {
+                "get": {
+                    "summary": "The tracking snippet (ETag, long-lived caching).",
+                    "responses": {
+                        "200": {"description": "JavaScript."},
+                        "304": {"description": "Not modified."},
+                        "404": _err("The snippet has not been built."),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics.",
+                    "responses": {"200": {"description": "Prometheus text format."}},
+                }
+            },
+            "/healthz": {
+                "get": {"summary": "Liveness.", "responses": {"200": {"description": "Alive."}}}
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: stores answer and the spool can drain.",
+                    "responses": {
+                        "200": {"description": "Ready."},
+                        "503": {"description": "Not ready; `reason` says why."},
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Event": EVENT,
+                "Batch": BATCH,
+                "Error": _ERROR,
+                "Accepted": {
+                    "type": "object",
+                    "required": ["accepted", "dropped"],
+                    "properties": {
+                        "accepted": {"type": "integer"},
+                        "dropped": {
+                            "type": "object",
+                            "additionalProperties": {"type": "integer"},
+                        },
+                    },
+                },
+            },
+        },
+    }

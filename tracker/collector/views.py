@@ -1,0 +1,242 @@
+"""Collector endpoints: POST /api/collect, GET /r/{code}, GET /t.js, GET /metrics and
+GET /api/openapi.json. No cookies and no CSRF here: these are public, cross-site endpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.orm import Session
+
+from tracker.collector import metrics
+from tracker.collector.openapi import spec
+from tracker.collector.ratelimit import retry_after
+from tracker.collector.state import Collector, collector_of
+from tracker.configdb import db
+from tracker.ingest import decode
+from tracker.ingest.errors import RequestError
+from tracker.ingest.pipeline import Context, now_ms
+from tracker.ingest.privacy import client_ip
+from tracker.links import link_by_code, redirect_url
+from tracker.spool import SpoolFullError
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("collector", __name__)
+
+_CORS_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Content-Encoding",
+    "Access-Control-Max-Age": "86400",
+}
+SPOOL_RETRY_AFTER = "5"
+
+
+def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status=status,
+        headers=headers,
+        mimetype="application/json",
+    )
+
+
+def error_response(exc: RequestError, extra: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {"error": exc.code}
+    if exc.detail is not None:
+        body["detail"] = exc.detail
+    return json_response(body, exc.status, {**exc.headers, **(extra or {})})
+
+
+def _cors(origin: str | None) -> dict[str, str]:
+    if not origin:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+@bp.route("/api/collect", methods=["OPTIONS"])
+def collect_preflight() -> Response:
+    """Preflight carries no site key (that is in the body), so every origin may ask; the
+    POST itself answers with CORS headers only for the site's own domains."""
+    origin = request.headers.get("Origin")
+    headers = dict(_CORS_PREFLIGHT)
+    headers.update(_cors(origin))
+    return Response(status=204, headers=headers)
+
+
+@bp.post("/api/collect")
+def collect() -> Response:
+    state = collector_of()
+    origin = request.headers.get("Origin")
+    try:
+        body, status = _collect(state, origin)
+    except RequestError as exc:
+        metrics.REQUESTS.labels("collect", str(exc.status)).inc()
+        headers = _cors(origin) if exc.status != 403 else {}
+        return error_response(exc, headers)
+    metrics.REQUESTS.labels("collect", str(status)).inc()
+    return json_response(body, status, _cors(origin))
+
+
+def _collect(state: Collector, origin: str | None) -> tuple[dict[str, Any], int]:
+    decode.check_content_type(
+        request.mimetype, request.mimetype_params.get("charset"), decode.COLLECT_TYPES
+    )
+    if state.writer.started and state.writer.spool.is_full():
+        raise RequestError(
+            503,
+            "spool_full",
+            "the collector is backlogged; retry later",
+            {"Retry-After": SPOOL_RETRY_AFTER},
+        )
+    raw = decode.read_body(request.stream, request.content_length)
+    data = decode.decompress(raw, request.headers.get("Content-Encoding", ""))
+    site_key, events = decode.split_collect_body(decode.parse_json(data))
+    site = state.sites.get(site_key)
+    if site is None:
+        raise RequestError(403, "unknown_site", f"no site with key {site_key[:64]!r}")
+    if not site.allows_origin(origin):
+        raise RequestError(
+            403, "origin_not_allowed", "this origin is not one of the site's domains"
+        )
+    ip = client_ip(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), state.settings.trusted_proxies
+    )
+    wait = state.limiter.check(site.key, ip)
+    if wait:
+        raise RequestError(
+            429,
+            "rate_limited",
+            "too many requests from this client",
+            {"Retry-After": retry_after(wait)},
+        )
+    ctx = Context(
+        site=site.key,
+        ip=ip,
+        user_agent=request.headers.get("User-Agent", "")[:1000],
+        headers=request.headers,  # type: ignore[arg-type]
+        now_ms=now_ms(),
+        salt=state.salts.salt(),
+    )
+    result = state.pipeline.run(events, ctx)
+    for reason, count in result.dropped.items():
+        metrics.DROPPED.labels(reason).inc(count)
+    if result.lines:
+        try:
+            state.writer.append(b"".join(result.lines), len(result.lines))
+        except SpoolFullError:
+            raise RequestError(
+                503,
+                "spool_full",
+                "the collector is backlogged; retry later",
+                {"Retry-After": SPOOL_RETRY_AFTER},
+            ) from None
+        metrics.ACCEPTED.labels("collect").inc(len(result.lines))
+    elif result.dropped and not result.dropped.get("bot"):
+        # Nothing usable at all: say why, so a broken integration is noticed.
+        reason = next(iter(result.dropped))
+        detail = "; ".join(result.details) or reason
+        raise RequestError(400, reason, {"message": detail, "dropped": dict(result.dropped)})
+    return {"accepted": result.accepted, "dropped": dict(result.dropped)}, 202
+
+
+@bp.get("/r/<code>")
+def tracked_link(code: str) -> Response:
+    state = collector_of()
+    with Session(db.engine(current_app)) as session:
+        link = link_by_code(session, code)
+        if link is None:
+            metrics.REQUESTS.labels("link", "404").inc()
+            return json_response({"error": "not_found", "detail": "unknown link"}, 404)
+        target = redirect_url(link)
+        site_key = link.site.key
+    ip = client_ip(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), state.settings.trusted_proxies
+    )
+    ctx = Context(
+        site=site_key,
+        ip=ip,
+        user_agent=request.headers.get("User-Agent", "")[:1000],
+        headers=request.headers,  # type: ignore[arg-type]
+        now_ms=now_ms(),
+        salt=state.salts.salt(),
+        mode="link",
+    )
+    event = {
+        "type": "click",
+        "name": "tracked_link",
+        "url": target[:2048],
+        "referrer": request.headers.get("Referer", "")[:2048],
+        "element": {"href": target[:2048]},
+        "props": {"link_code": code},
+    }
+    result = state.pipeline.run([event], ctx)
+    for reason, count in result.dropped.items():
+        metrics.DROPPED.labels(reason).inc(count)
+    if result.lines:
+        try:
+            state.writer.append(b"".join(result.lines), len(result.lines))
+            metrics.ACCEPTED.labels("link").inc()
+        except SpoolFullError:
+            # The visitor still gets where they were going; the click is counted as dropped.
+            metrics.DROPPED.labels("spool_full").inc()
+    metrics.REQUESTS.labels("link", "302").inc()
+    return Response(
+        status=302,
+        headers={"Location": target, "Cache-Control": "no-store", "Referrer-Policy": "origin"},
+    )
+
+
+# -- the snippet -----------------------------------------------------------------------------
+
+_snippet_cache: dict[str, tuple[float, bytes, str]] = {}
+
+
+def snippet_path() -> Path | None:
+    here = Path(__file__).resolve().parents[1]
+    for candidate in (here.parent / "js" / "dist" / "t.js", here / "_js" / "t.js"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@bp.get("/t.js")
+def snippet() -> Response:
+    path = snippet_path()
+    if path is None:
+        return json_response(
+            {"error": "snippet_missing", "detail": "js/dist/t.js has not been built yet"}, 404
+        )
+    mtime = path.stat().st_mtime
+    cached = _snippet_cache.get(str(path))
+    if cached is None or cached[0] != mtime:
+        data = path.read_bytes()
+        cached = (mtime, data, '"' + hashlib.sha256(data).hexdigest()[:20] + '"')
+        _snippet_cache[str(path)] = cached
+    _, data, etag = cached
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, max-age=86400, stale-while-revalidate=604800",
+        "Access-Control-Allow-Origin": "*",
+    }
+    if etag in request.headers.get("If-None-Match", ""):
+        return Response(status=304, headers=headers)
+    return Response(data, headers=headers, mimetype="application/javascript")
+
+
+# -- ops ---------------------------------------------------------------------------------------
+
+
+@bp.get("/metrics")
+def prometheus_metrics() -> Response:
+    return Response(generate_latest(metrics.REGISTRY), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/api/openapi.json")
+def openapi() -> Response:
+    return json_response(spec(), 200, {"Access-Control-Allow-Origin": "*"})
