@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from flask import Flask
 
+# Resource modules: importing one registers its routes on `bp`.
+from tracker.api import funnels as _funnels  # noqa: F401
+from tracker.api import imports as _imports  # noqa: F401
 from tracker.api.auth import bp
 from tracker.api.errors import register_error_handlers
 
-# Resource modules: importing one registers its routes on `bp`.
-from tracker.api import imports as _imports  # noqa: E402,F401
 # (none yet)
 
 register_error_handlers(bp)

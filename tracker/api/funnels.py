@@ -1,0 +1,149 @@
+"""/api/v1 funnel resources: definitions (CRUD), reports, trends, pipeline, persons, journeys
+and CSV exports. Views stay thin: they parse, call tracker.funnels / tracker.reports, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Response, current_app, jsonify, request
+
+from tracker import funnels as funnel_service
+from tracker.api.auth import bp, require_token, site_for_request
+from tracker.api.errors import ApiError
+from tracker.app import store_of
+from tracker.clickhouse import Store
+from tracker.configdb import db
+from tracker.models import Funnel, Site
+from tracker.reports.query import QueryError, parse_report_query
+from tracker.stages.definitions import DefinitionError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store() -> Store:
+    return store_of(current_app)
+
+
+def handle_input_errors(func: F) -> F:
+    """Bad definitions and report parameters become 400s with a reason."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DefinitionError as exc:
+            db.session.rollback()
+            return jsonify(
+                {"error": "invalid_definition", "detail": str(exc), "errors": exc.errors}
+            ), 400
+        except QueryError as exc:
+            raise ApiError(400, "invalid_query", str(exc)) from None
+        except Exception as exc:
+            # A pattern RE2 refuses surfaces only when ClickHouse compiles it.
+            text = str(exc)
+            if "regular expression" in text.lower() or "re2" in text.lower():
+                raise ApiError(400, "invalid_pattern", "a regex or glob value is invalid") from None
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "send a JSON object body")
+    return data
+
+
+def _funnel_or_404(site: Site, funnel_id: int) -> Funnel:
+    funnel = funnel_service.get_funnel(db.session, site, funnel_id)
+    if funnel is None:
+        raise ApiError(404, "not_found", f"no funnel {funnel_id} on this site")
+    return funnel
+
+
+@bp.get("/sites/<site_key>/funnels")
+@require_token
+def list_funnels(site_key: str) -> Any:
+    site = site_for_request(site_key)
+    return jsonify(
+        {
+            "funnels": [
+                funnel_service.funnel_to_dict(f)
+                for f in funnel_service.list_funnels(db.session, site)
+            ]
+        }
+    )
+
+
+@bp.post("/sites/<site_key>/funnels")
+@require_token
+@handle_input_errors
+def create_funnel(site_key: str) -> Any:
+    site = site_for_request(site_key)
+    funnel = funnel_service.create_funnel(db.session, site, _json_body())
+    db.session.commit()
+    return jsonify(funnel_service.funnel_to_dict(funnel)), 201
+
+
+@bp.get("/sites/<site_key>/funnels/<int:funnel_id>")
+@require_token
+def get_funnel(site_key: str, funnel_id: int) -> Any:
+    site = site_for_request(site_key)
+    return jsonify(funnel_service.funnel_to_dict(_funnel_or_404(site, funnel_id)))
+
+
+@bp.put("/sites/<site_key>/funnels/<int:funnel_id>")
+@require_token
+@handle_input_errors
+def update_funnel(site_key: str, funnel_id: int) -> Any:
+    site = site_for_request(site_key)
+    _funnel_or_404(site, funnel_id)
+    funnel = funnel_service.update_funnel(db.session, site, funnel_id, _json_body())
+    db.session.commit()
+    return jsonify(funnel_service.funnel_to_dict(funnel))
+
+
+@bp.delete("/sites/<site_key>/funnels/<int:funnel_id>")
+@require_token
+def delete_funnel(site_key: str, funnel_id: int) -> Any:
+    site = site_for_request(site_key)
+    _funnel_or_404(site, funnel_id)
+    funnel_service.delete_funnel(db.session, site, funnel_id)
+    db.session.commit()
+    return Response(status=204)
+
+
+@bp.get("/sites/<site_key>/funnels/<int:funnel_id>/report")
+@require_token
+@handle_input_errors
+def funnel_report(site_key: str, funnel_id: int) -> Any:
+    from tracker.reports import funnel_report as build
+
+    site = site_for_request(site_key)
+    funnel = _funnel_or_404(site, funnel_id)
+    query = parse_report_query(request.args, site)
+    return jsonify(build(_store(), site, funnel_service.funnel_definition(funnel), query))
+
+
+@bp.post("/sites/<site_key>/funnel-report")
+@require_token
+@handle_input_errors
+def inline_report(site_key: str) -> Any:
+    """A report for a definition sent in the body (previews of unsaved edits)."""
+    from tracker.reports import funnel_report as build
+
+    site = site_for_request(site_key)
+    body = _json_body()
+    definition = body.get("definition", body) if "stages" not in body else body
+    args: dict[str, Any] = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        args[key] = values if len(values) > 1 or key == "filter" else values[0]
+    extra = body.get("query")
+    if isinstance(extra, dict):
+        args.update(extra)
+    query = parse_report_query(args, site)
+    return jsonify(build(_store(), site, definition, query))

@@ -1,0 +1,199 @@
+"""The per-person funnel evaluation in ClickHouse SQL, shared by every report.
+
+One pass over `events`:
+1. identity: a visitor -> user map (first identification wins), so person = user id or
+   visitor id, computed at query time;
+2. each event gets a stage bitmask (bit k = matches stage k+1) from the compiled rules;
+3. events group per person into an array sorted by (ts, lowest stage matched, mask): equal
+   timestamps are ordered so that they can fill consecutive stages;
+4. attempts are evaluated with array functions (ordered: greedy earliest match, which is
+   optimal for a subsequence; strict: the run of directly following events), together with
+   first-touch and first-event attribution from argMin aggregates.
+
+The result is a subquery with one row per person; reports aggregate over it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tracker.reports.query import ReportQuery
+from tracker.stages.compile import column_for, compile_conditions, compile_mask
+from tracker.stages.fields import ATTRIBUTION_FIELDS
+from tracker.stages.operators import OPERATORS, Params
+
+# Attribution columns: first marketing touch, and first event in range.
+TOUCH_FIELDS = ("campaign", "source", "medium", "keyword", "content", "click_id", "referrer")
+FIRST_FIELDS = ("landing", "country", "region", "city", "device", "browser", "os")
+_TOUCH_COLUMNS = (
+    "utm_campaign",
+    "source",
+    "medium",
+    "utm_term",
+    "utm_content",
+    "click_id",
+    "referrer",
+)
+_FIRST_COLUMNS = ("path", "country", "region", "city", "device", "browser", "os")
+# Histogram of time from first click: upper bounds (seconds) of all but the last bucket.
+HISTOGRAM_EDGES = (60, 600, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
+HISTOGRAM_LABELS = ("<1m", "1-10m", "10m-1h", "1-6h", "6-24h", "1-3d", "3-7d", "7-30d", "30d+")
+
+
+@dataclass
+class Plan:
+    sql: str  # SELECT yielding one row per person (see person_columns)
+    params: Params
+    stages: int
+    mode: str
+    window: int
+
+
+def attr_expr(field: str) -> str:
+    """The per-person column holding an attribution field."""
+    if field in TOUCH_FIELDS:
+        return f"touch.{TOUCH_FIELDS.index(field) + 1}"
+    return f"first.{FIRST_FIELDS.index(field) + 1}"
+
+
+def person_filter_sql(query: ReportQuery, params: Params) -> str:
+    parts = []
+    for cond in query.person_filters:
+        field = cond["field"]
+        if field not in ATTRIBUTION_FIELDS:
+            continue
+        op = OPERATORS[cond["op"]]
+        col = column_for(field, params)
+        # Re-point the column at the person's attributed value.
+        expr = attr_expr(field)
+        col = type(col)(expr, f"({expr} != '')", False)
+        parts.append(op.compile(col, cond.get("value"), params))
+    return " AND ".join(parts) if parts else "1"
+
+
+def build_plan(
+    site_key: str,
+    definition: dict[str, Any],
+    query: ReportQuery,
+    params: Params | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    now_ms: int | None = None,
+) -> Plan:
+    """Per-person rows for the definition over [start_ms, end_ms) (the query's range)."""
+    params = params or Params()
+    stages = definition["stages"]
+    n = len(stages)
+    mode = query.mode or definition["mode"]
+    window = query.window or int(definition["window"])
+    start = query.start_ms if start_ms is None else start_ms
+    end = query.end_ms if end_ms is None else end_ms
+    p_site = params.add(site_key, "String")
+    p_start = params.add(start, "Int64")
+    p_end = params.add(end, "Int64")
+    p_w = params.add(window * 1000, "Int64")
+    p_hi = params.add(end + window * 1000, "Int64")
+    mask = compile_mask(stages, params, "e")
+    event_filter = compile_conditions(query.event_filters, params, "e")
+
+    touch_cols = ", ".join(f"e.{c}" for c in _TOUCH_COLUMNS)
+    touch_any = " OR ".join(f"e.{c} != ''" for c in _TOUCH_COLUMNS)
+    first_cols = ", ".join(f"e.{c}" for c in _FIRST_COLUMNS)
+
+    events_sql = f"""
+        SELECT
+            if(i.uid != '', i.uid, e.visitor_id) AS person,
+            toInt64(toUnixTimestamp64Milli(e.ts)) AS t,
+            {mask} AS mask,
+            if(mask = 0, 255, bitCount(bitXor(mask, mask - 1)) - 1) AS minst,
+            e.value AS v,
+            toString(e.event_id) AS eid,
+            (t >= {p_start} AND t < {p_end}) AS in_range,
+            ({touch_any}) AS has_touch,
+            tuple({touch_cols}) AS touch_row,
+            tuple({first_cols}) AS first_row
+        FROM events AS e
+        LEFT ANY JOIN (
+            SELECT visitor_id, argMin(user_id, (ts, toString(event_id))) AS uid
+            FROM events
+            WHERE site_id = {p_site} AND user_id != ''
+            GROUP BY visitor_id
+        ) AS i ON e.visitor_id = i.visitor_id
+        WHERE e.site_id = {p_site}
+          AND e.ts >= fromUnixTimestamp64Milli({p_start}, 'UTC')
+          AND e.ts <= fromUnixTimestamp64Milli({p_hi}, 'UTC')
+          AND ({event_filter})
+    """
+    # Only ordered/any evaluate matching events alone; strict needs every event in between.
+    keep = "1" if mode == "strict" else "mask != 0"
+    grouped_sql = f"""
+        SELECT
+            person,
+            arraySort(x -> (x.1, x.2, x.3), groupArrayIf((t, minst, mask, v), {keep})) AS evs,
+            arrayMap(x -> x.1, evs) AS ts,
+            arrayMap(x -> x.3, evs) AS masks,
+            arrayMap(x -> x.4, evs) AS vals,
+            minIf(t, in_range) AS first_ms,
+            argMinIf(touch_row, (t, minst, mask, eid), in_range AND has_touch) AS touch,
+            argMinIf(first_row, (t, minst, mask, eid), in_range) AS first,
+            countIf(in_range) AS events_in_range
+        FROM ({events_sql})
+        GROUP BY person
+        HAVING events_in_range > 0
+    """
+    if mode == "any":
+        eval_sql = f"""
+            arrayFirstIndex((m, x) -> m != 0 AND x >= {p_start} AND x < {p_end}, masks, ts)
+                AS anchor,
+            anchor > 0 AS in_funnel,
+            ts[anchor] AS t0,
+            arrayMap(k -> arrayFirstIndex((m, x) -> bitTest(m, k - 1) AND x >= t0
+                AND x - t0 <= {p_w}, masks, ts), range(1, {n + 1})) AS firsts,
+            arrayMap(f -> toUInt8(in_funnel AND f > 0), firsts) AS hit,
+            arrayMap(f -> if(f > 0, ts[f], 0), firsts) AS tk,
+            arrayMap(k -> if(k > 1, tk[k - 1], tk[k]), range(1, {n + 1})) AS tprev,
+            arraySum(arrayMap(k -> bitShiftLeft(toUInt32(hit[k]), k - 1), range(1, {n + 1})))
+                AS matched,
+            [[toUInt32(anchor)]] AS attempts,
+            arraySum(hit) AS reach,
+            if(hit[{n}] = 1, vals[firsts[{n}]], 0) AS sale_value,
+            t0 AS close_start
+        """
+    else:
+        if mode == "strict":
+            # Stages k+1.. must be the directly following events; brk = first stage missed.
+            runs = f"""arrayMap(i -> arrayFirstIndex(m -> NOT (i + m <= length(masks)
+                    AND bitTest(masks[i + m], m) AND ts[i + m] - ts[i] <= {p_w}),
+                    range(1, {n})), starts) AS brks,
+                arrayMap((i, b) -> range(toUInt32(i), toUInt32(i + if(b = 0, {n}, b))),
+                    starts, brks) AS attempts,"""
+        else:
+            # Greedy earliest match per attempt: optimal for an ordered subsequence.
+            runs = f"""arrayMap(i -> arrayFold((acc, j) -> if(length(acc) < {n}
+                    AND bitTest(masks[j], length(acc)) AND ts[j] - ts[i] <= {p_w},
+                    arrayPushBack(acc, j), acc),
+                arraySlice(arrayEnumerate(masks), i + 1), [toUInt32(i)]), starts) AS attempts,"""
+        eval_sql = f"""
+            arrayFilter(i -> bitTest(masks[i], 0) AND ts[i] >= {p_start} AND ts[i] < {p_end},
+                arrayEnumerate(masks)) AS starts,
+            notEmpty(starts) AS in_funnel,
+            {runs}
+            if(in_funnel, arrayMax(arrayMap(a -> length(a), attempts)), 0) AS reach,
+            arrayMap(k -> arrayFirst(a -> length(a) >= k, attempts), range(1, {n + 1}))
+                AS best,
+            arrayMap(k -> toUInt8(reach >= k), range(1, {n + 1})) AS hit,
+            arrayMap(k -> if(reach >= k, ts[best[k][k]], 0), range(1, {n + 1})) AS tk,
+            arrayMap(k -> if(reach >= k, ts[best[k][greatest(k - 1, 1)]], 0), range(1, {n + 1}))
+                AS tprev,
+            arrayFold((acc, m, x) -> if(arrayExists(s -> ts[s] <= x AND x - ts[s] <= {p_w},
+                starts), bitOr(acc, m), acc), masks, ts, toUInt32(0)) AS matched,
+            if(reach = {n}, vals[best[{n}][{n}]], 0) AS sale_value,
+            if(reach = {n}, ts[best[{n}][1]], 0) AS close_start
+        """
+    sql = f"""
+        SELECT person, first_ms, touch, first, {eval_sql},
+            arrayPushFront(arrayPopBack(hit), toUInt8(0)) AS hit_prev
+        FROM ({grouped_sql})
+    """
+    return Plan(sql=sql, params=params, stages=n, mode=mode, window=window)
