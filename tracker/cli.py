@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -239,6 +240,101 @@ def demo(visitors: int, seed: int, days: int) -> None:
 
     note = "" if created_admin else " (existing account; password unchanged if you changed it)"
     click.echo(f"Log in as {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}{note}")
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--site", "site_key", required=True, help="Key of the site the events belong to.")
+@friendly_errors
+def import_(file: Path, site_key: str) -> None:
+    """Import historical events from FILE (JSON array or NDJSON, optionally gzipped).
+
+    Idempotent by event id: importing the same file twice stores each event once.
+    """
+    from tracker import accounts
+    from tracker.collector.state import collector_of
+    from tracker.configdb import db
+    from tracker.ingest.files import count_events, iter_events
+    from tracker.ingest.importer import CHUNK, ImportSummary, import_chunk
+
+    app = _app()
+    with app.app_context():
+        site = accounts.site_by_key(db.session, site_key)
+        if site is None:
+            raise AccountError(f"no site with key {site_key!r}")
+        state = collector_of(app)
+        try:
+            total_events = count_events(file)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        salt = state.salts.salt()
+        total = ImportSummary()
+        bad_lines: list[int] = []
+        chunk: list[Any] = []
+        with progress(total_events, "import", "events") as bar:
+
+            def run() -> None:
+                part = import_chunk(state.store, state.pipeline, site_key, chunk, salt)
+                total.imported += part.imported
+                total.existing += part.existing
+                total.dropped.update(part.dropped)
+                bar.update(len(chunk))
+                chunk.clear()
+
+            for event in iter_events(file, bad_lines):
+                chunk.append(event)
+                if len(chunk) >= CHUNK:
+                    run()
+            if chunk:
+                run()
+    if bad_lines:
+        total.dropped["invalid_json"] += len(bad_lines)
+    dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(total.dropped.items()))
+    click.echo(
+        f"Imported {total.imported} events into {site_key} "
+        f"({total.existing} already present; dropped: {dropped or 'none'})"
+    )
+    if bad_lines:
+        shown = ", ".join(str(n) for n in bad_lines[:10])
+        click.echo(f"Lines that are not JSON: {shown}", err=True)
+
+
+@main.command("create-link")
+@click.option("--site", "site_key", required=True, help="Key of the site.")
+@click.option("--url", "target", required=True, help="Where the link leads (http/https).")
+@click.option("--campaign", default="", help="utm_campaign.")
+@click.option("--source", default="", help="utm_source, e.g. newsletter.")
+@click.option("--medium", default="", help="utm_medium, e.g. email, cpc, social.")
+@click.option("--keyword", default="", help="utm_term.")
+@click.option("--content", default="", help="utm_content.")
+@click.option("--base-url", default=None, help="Public URL of this server.")
+@friendly_errors
+def create_link(
+    site_key: str,
+    target: str,
+    campaign: str,
+    source: str,
+    medium: str,
+    keyword: str,
+    content: str,
+    base_url: str | None,
+) -> None:
+    """Create a tracked link: /r/CODE records a click and redirects to URL with utm tags."""
+    from tracker import accounts, links
+    from tracker.configdb import db
+
+    app = _app()
+    settings: Settings = app.config["FUNNEL_SETTINGS"]
+    with app.app_context():
+        site = accounts.site_by_key(db.session, site_key)
+        if site is None:
+            raise AccountError(f"no site with key {site_key!r}")
+        link = links.create_link(
+            db.session, site, target, campaign, source, medium, keyword, content
+        )
+        db.session.commit()
+        url = (base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+        click.echo(f"Created link {link.code}: {url}/r/{link.code} -> {links.redirect_url(link)}")
 
 
 if __name__ == "__main__":
