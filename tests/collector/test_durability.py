@@ -1,0 +1,171 @@
+"""Durability on the real engine: an outage keeps events in the spool and loses none; a crash
+between insert and checkpoint replays the same range and ClickHouse drops the duplicate; a torn
+spool tail is cut off on restart."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.collector.conftest import event, flush, post
+from tracker.clickhouse import Store
+from tracker.spool import Spool
+from tracker.writer import PAUSE_FLAG, BatchWriter
+
+
+def count_by_id(store: Store, site: str) -> dict[str, int]:
+    rows = store.rows(
+        "SELECT toString(event_id), count() FROM events WHERE site_id = {s:String} "
+        "GROUP BY event_id",
+        {"s": site},
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def lines(site: str, n: int) -> tuple[list[str], bytes]:
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    payload = b"".join(
+        json.dumps(
+            {
+                "site_id": site,
+                "event_id": i,
+                "type": "pageview",
+                "ts": "2026-01-02 03:04:05.678",
+                "received_at": "2026-01-02 03:04:05.678",
+                "visitor_id": "v",
+            }
+        ).encode()
+        + b"\n"
+        for i in ids
+    )
+    return ids, payload
+
+
+def test_outage_keeps_everything_and_readiness_reports_it(
+    app: Flask, client: FlaskClient, store: Store, key: str
+) -> None:
+    writer = app.extensions["funnel_writer"]
+    sent: list[str] = []
+    with store.paused_writes():
+        for _ in range(20):
+            batch = [event() for _ in range(10)]
+            resp = post(client, {"site": key, "events": batch})
+            assert resp.status_code == 202
+            sent.extend(e["id"] for e in batch)
+        assert writer.flush(timeout=1.5) is False
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert "spool cannot drain" in ready.json["checks"]["spool"]
+        assert "funnel_writer_failing 1.0" in client.get("/metrics").data.decode()
+        assert count_by_id(store, key) == {}
+    flush(app)
+    assert client.get("/readyz").status_code == 200
+    assert count_by_id(store, key) == dict.fromkeys(sent, 1)
+
+
+def test_pause_flag_file_simulates_an_outage_for_a_server(
+    app: Flask, client: FlaskClient, store: Store, key: str
+) -> None:
+    writer = app.extensions["funnel_writer"]
+    writer.start()
+    flag = writer.spool_root / PAUSE_FLAG
+    batch = [event() for _ in range(5)]
+    flag.touch()
+    try:
+        assert post(client, {"site": key, "events": batch}).status_code == 202
+        assert writer.flush(timeout=1.0) is False
+        assert count_by_id(store, key) == {}
+    finally:
+        flag.unlink()
+    flush(app)
+    assert count_by_id(store, key) == {e["id"]: 1 for e in batch}
+
+
+def test_crash_after_insert_before_checkpoint_replays_without_duplicates(
+    store: Store, tmp_path: Path, key: str
+) -> None:
+    root = tmp_path / "spool"
+    first = BatchWriter(store, root, 10 << 20)
+    first.spool.open()
+    ids_a, payload_a = lines(key, 30)
+    ids_b, payload_b = lines(key, 20)
+    first.spool.append(payload_a, 30)
+    first.spool.append(payload_b, 20)
+    batch = first.spool.next_batch(10_000, 1 << 20)
+    assert batch is not None and batch.rows == 50
+    first.spool.begin(batch)
+    # The insert lands, then the process dies before recording the commit.
+    first._insert(batch.payload, batch.rows, batch.token(first.spool.spool_id))
+    first.spool.close()
+
+    second = BatchWriter(store, root, 10 << 20)
+    second.start()
+    assert second.spool.backlog_rows == 50
+    assert second.flush(timeout=30)
+    second.stop()
+    assert count_by_id(store, key) == dict.fromkeys(ids_a + ids_b, 1)
+
+
+def test_crash_before_insert_replays_the_pending_batch(
+    store: Store, tmp_path: Path, key: str
+) -> None:
+    root = tmp_path / "spool"
+    first = BatchWriter(store, root, 10 << 20)
+    first.spool.open()
+    ids, payload = lines(key, 12)
+    first.spool.append(payload, 12)
+    batch = first.spool.next_batch(10_000, 1 << 20)
+    assert batch is not None
+    first.spool.begin(batch)
+    first.spool.close()  # dies before inserting
+
+    second = BatchWriter(store, root, 10 << 20)
+    second.start()
+    assert second.flush(timeout=30)
+    second.stop()
+    assert count_by_id(store, key) == dict.fromkeys(ids, 1)
+
+
+def test_torn_tail_is_cut_and_appends_continue(tmp_path: Path, key: str) -> None:
+    spool = Spool(tmp_path / "spool", 10 << 20)
+    spool.open()
+    _, payload = lines(key, 3)
+    spool.append(payload, 3)
+    seg = spool.segments()[-1]
+    path = spool.dir / f"seg-{seg:012d}.log"  # type: ignore[operator]
+    good_size = path.stat().st_size
+    spool.close()
+    with open(path, "ab") as fh:
+        fh.write(b"F0000ffff000000")  # a header cut short by a crash
+    again = Spool(tmp_path / "spool", 10 << 20)
+    again.open()
+    assert path.stat().st_size == good_size
+    assert again.backlog_rows == 3
+    _, more = lines(key, 2)
+    again.append(more, 2)
+    batch = again.next_batch(10_000, 1 << 20)
+    assert batch is not None and batch.rows == 5
+    again.close()
+
+
+def test_segments_rotate_and_are_deleted_once_committed(
+    store: Store, tmp_path: Path, key: str
+) -> None:
+    writer = BatchWriter(store, tmp_path / "spool", 10 << 20)
+    writer.spool.segment_bytes = 4096
+    writer.start()
+    sent: list[str] = []
+    for _ in range(40):
+        ids, payload = lines(key, 5)
+        writer.append(payload, 5)
+        sent += ids
+    assert len(writer.spool.segments()) > 3
+    assert writer.flush(timeout=30)
+    assert len(writer.spool.segments()) == 1
+    assert writer.spool.backlog_rows == 0
+    writer.stop()
+    assert count_by_id(store, key) == dict.fromkeys(sent, 1)
