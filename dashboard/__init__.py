@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask import Flask, Response, g, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -69,6 +69,14 @@ def init_app(app: Flask) -> None:
         return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
 
     login_manager.init_app(app)
+
+    @app.before_request
+    def _fresh_user() -> None:
+        # Flask-Login and Flask-WTF cache the user and CSRF token on `g`, which outlives a
+        # request when an app context is already active (tests, CLI); each request must
+        # resolve its own session.
+        g.pop("_login_user", None)
+        g.pop(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
 
     csrf = CSRFProtect()
     csrf.init_app(app)

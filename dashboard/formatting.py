@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
 
+from dashboard.editor_form import safe_color
+
 DASH = "\u2013"  # en dash for "no value"
 
 
@@ -94,6 +96,18 @@ def localtime(value: Any, tz: str | None = "UTC", fmt: str = "%Y-%m-%d %H:%M") -
     return moment.astimezone(zone(tz)).strftime(fmt)
 
 
+def cell(row: Any, key: str, tz: str = "UTC") -> str:
+    """A table cell: times in the site's zone, numbers with separators, text as is."""
+    value = row.get(key) if isinstance(row, dict) else None
+    if value is None:
+        return ""
+    if key.endswith(("_at", "_seen", "_ts")) or key in ("ts", "time"):
+        return localtime(value, tz)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number(value)
+    return str(value)
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         number=number,
@@ -101,4 +115,6 @@ def register(app: Flask) -> None:
         signed_percent=signed_percent,
         duration=duration,
         localtime=localtime,
+        safe_color=safe_color,
+        cell=cell,
     )

@@ -6,6 +6,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
+import tracker.links as link_service
 from dashboard.access import site_or_404
 from dashboard.blueprint import bp
 from tracker import accounts
@@ -19,8 +20,6 @@ LINK_FIELDS = ("target_url", "campaign", "source", "medium", "keyword", "content
 def _render(
     site: Site, form: dict[str, str], error: str | None, status: int
 ) -> ResponseReturnValue:
-    from tracker import links as link_service
-
     items = link_service.list_links(db.session, store_of(current_app), site)
     base = request.host_url.rstrip("/")
     return (
@@ -32,8 +31,6 @@ def _render(
 @bp.route("/sites/<site_key>/links", methods=["GET", "POST"])
 @login_required
 def links(site_key: str) -> ResponseReturnValue:
-    from tracker import links as link_service
-
     site = site_or_404(site_key)
     form = dict.fromkeys(LINK_FIELDS, "")
     if request.method == "GET":
@@ -52,8 +49,6 @@ def links(site_key: str) -> ResponseReturnValue:
 @bp.post("/sites/<site_key>/links/<code>/delete")
 @login_required
 def delete_link(site_key: str, code: str) -> ResponseReturnValue:
-    from tracker import links as link_service
-
     site = site_or_404(site_key)
     try:
         link_service.delete_link(db.session, site, code)

@@ -1,16 +1,314 @@
-"""Placeholder; replaced by the report views."""
+"""The funnel report (the landing page), its CSV export, filter values, the drop-off
+drill-down and a person's journey. One stage-engine service call per panel."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
+from werkzeug.datastructures import MultiDict
 
+from dashboard import charts, recent, report_args
 from dashboard.access import site_or_404
 from dashboard.blueprint import bp
+from tracker.app import store_of
+from tracker.configdb import db
+from tracker.models import Funnel, Site
+
+FILTER_VALUE_FIELDS = {name for name, _ in report_args.NAMED_FILTERS} | {
+    name for name, _ in report_args.BREAKDOWNS
+}
+
+
+def _reports() -> Any:
+    from tracker import reports
+
+    return reports
+
+
+def _pick_funnel(site: Site, args: MultiDict[str, str]) -> tuple[Funnel | None, list[Funnel]]:
+    from tracker import funnels as funnel_service
+
+    items = funnel_service.list_funnels(db.session, site)
+    wanted = args.get("funnel", "")
+    if wanted:
+        if not wanted.isdigit():
+            abort(404)
+        funnel = funnel_service.get_funnel(db.session, site, int(wanted))
+        if funnel is None:
+            abort(404)
+        return funnel, items
+    return (items[0] if items else None), items
+
+
+def _definition(funnel: Funnel) -> dict[str, Any]:
+    from tracker.funnels import funnel_definition
+
+    return funnel_definition(funnel)
+
+
+def _query(site: Site, args: MultiDict[str, str]) -> Any:
+    """The ReportQuery, or a QueryError carrying the message to show."""
+    return _reports().parse_report_query(report_args.service_args(args, site.timezone), site)
+
+
+def _with_links(
+    site: Site, args: MultiDict[str, str], stages: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Stages plus the drill-down links the chart and table use."""
+    base = url_for("dashboard.persons", site_key=site.key)
+    out = []
+    for stage in stages:
+        persons = stage.get("persons") or 0
+        dropped = stage.get("dropoff") or 0
+        out.append(
+            {
+                **stage,
+                "dropoff_rate": (dropped / persons) if persons else None,
+                "href_reached": report_args.url_with(
+                    base, args, stage=stage["key"], status="reached"
+                ),
+                "href_dropped": report_args.url_with(
+                    base, args, stage=stage["key"], status="dropped"
+                ),
+            }
+        )
+    return out
 
 
 @bp.get("/sites/<site_key>/report")
 @login_required
 def report(site_key: str) -> ResponseReturnValue:
-    site_or_404(site_key)
-    return "report"
+    site = site_or_404(site_key)
+    base = url_for("dashboard.report", site_key=site.key)
+    folded = report_args.fold_new_filter(request.args)
+    if folded is not None:
+        return redirect(report_args.url_with(base, folded))
+    args = report_args.clean_args(request.args)
+    funnel, funnels = _pick_funnel(site, args)
+    context: dict[str, Any] = {
+        "site": site,
+        "funnel": funnel,
+        "funnels": funnels,
+        "args": args,
+        "base": base,
+        "chips": report_args.chips(args, base),
+        "presets": report_args.PRESETS,
+        "named_filters": report_args.NAMED_FILTERS,
+        "breakdowns": report_args.BREAKDOWNS,
+        "intervals": report_args.INTERVALS,
+        "preset": args.get("range")
+        or ("custom" if args.get("from") or args.get("to") else report_args.DEFAULT_PRESET),
+        "interval": args.get("interval")
+        if args.get("interval") in report_args.INTERVALS
+        else "day",
+        "url_with": report_args.url_with,
+        "charts": charts,
+        "error": None,
+        "report": None,
+    }
+    if funnel is None:
+        return render_template("report.html", **context)
+    reports = _reports()
+    try:
+        query = _query(site, args)
+    except reports.QueryError as exc:
+        context["error"] = str(exc)
+        return render_template("report.html", **context), 400
+    store = store_of(current_app)
+    definition = _definition(funnel)
+    result = reports.funnel_report(store, site, definition, query)
+    result["stages"] = _with_links(site, args, result["stages"])
+    named = {name for name, _ in report_args.NAMED_FILTERS}
+    for item in result.get("breakdown") or []:
+        item["stages"] = _with_links(site, args, item["stages"])
+        field = result.get("breakdown_field")
+        # "Only this" narrows the report to one value; "other" is not a value.
+        if field in named and item["value"] != "other":
+            item["href_only"] = report_args.url_with(
+                base, args, breakdown=None, **{field: item["value"]}
+            )
+    context.update(report=result, query=query, definition=definition)
+    if hasattr(reports, "funnel_trends"):
+        context["trends"] = reports.funnel_trends(
+            store, site, definition, query, interval=context["interval"]
+        )
+    if hasattr(reports, "funnel_pipeline"):
+        context["pipeline"] = reports.funnel_pipeline(store, site, definition, query)
+    if not result.get("persons"):
+        context["has_events"] = recent.event_count(store, site) > 0
+    return render_template("report.html", **context)
+
+
+@bp.get("/sites/<site_key>/values/<field>.json")
+@login_required
+def filter_values(site_key: str, field: str) -> ResponseReturnValue:
+    """The most common values of a field under the current filters (for the pickers)."""
+    site = site_or_404(site_key)
+    if field not in FILTER_VALUE_FIELDS:
+        return jsonify(error="unknown_field", detail=f"no filter values for {field!r}"), 400
+    reports = _reports()
+    args = report_args.clean_args(request.args)
+    args.poplist(field)  # the picker offers alternatives to the value chosen now
+    try:
+        query = _query(site, args)
+    except reports.QueryError as exc:
+        return jsonify(error="bad_query", detail=str(exc)), 400
+    name = "prop.product" if field == "product" else field
+    values = reports.top_values(store_of(current_app), site, name, query, limit=20)
+    return jsonify(field=field, values=values)
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@bp.get("/sites/<site_key>/report.csv")
+@login_required
+def report_csv(site_key: str) -> ResponseReturnValue:
+    site = site_or_404(site_key)
+    args = report_args.clean_args(request.args)
+    funnel, _ = _pick_funnel(site, args)
+    if funnel is None:
+        abort(404)
+    reports = _reports()
+    try:
+        query = _query(site, args)
+    except reports.QueryError as exc:
+        return jsonify(error="bad_query", detail=str(exc)), 400
+    definition = _definition(funnel)
+    result = reports.funnel_report(store_of(current_app), site, definition, query)
+    text = reports.report_csv(result)
+    return _csv_response(
+        text, f"funnel-{site.key}-{funnel.id}-{query.date_from}-{query.date_to}.csv"
+    )
+
+
+@bp.get("/sites/<site_key>/persons")
+@login_required
+def persons(site_key: str) -> ResponseReturnValue:
+    """Drill-down: the persons who reached a stage, or dropped off after it."""
+    site = site_or_404(site_key)
+    args = report_args.clean_args(request.args)
+    funnel, _ = _pick_funnel(site, args)
+    if funnel is None:
+        abort(404)
+    definition = _definition(funnel)
+    keys = [s["key"] for s in definition["stages"]]
+    stage = request.args.get("stage", keys[0])
+    status = request.args.get("status", "dropped")
+    raw_page = request.args.get("page", "1")
+    page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    reports = _reports()
+    context: dict[str, Any] = {
+        "site": site,
+        "funnel": funnel,
+        "definition": definition,
+        "args": args,
+        "stage_key": stage,
+        "status": status,
+        "page": page,
+        "url_with": report_args.url_with,
+        "error": None,
+        "result": None,
+    }
+    if stage not in keys:
+        context["error"] = f"This funnel has no stage {stage!r}."
+        return render_template("persons.html", **context), 400
+    try:
+        query = _query(site, args)
+        result = reports.funnel_persons(
+            store_of(current_app), site, definition, query, stage, status, page=page, per_page=50
+        )
+    except (reports.QueryError, ValueError) as exc:
+        context["error"] = str(exc)
+        return render_template("persons.html", **context), 400
+    context.update(result=result, query=query, columns=_person_columns(result.get("persons", [])))
+    return render_template("persons.html", **context)
+
+
+_COLUMN_LABELS = {
+    "first_seen": "First seen",
+    "last_seen": "Last seen",
+    "campaign": "Campaign",
+    "keyword": "Keyword",
+    "source": "Source",
+    "medium": "Medium",
+    "landing": "Landing page",
+    "country": "Country",
+    "region": "Region",
+    "device": "Device",
+    "last_stage": "Last stage",
+    "events": "Events",
+    "value": "Value",
+}
+
+
+def _person_columns(people: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Scalar attributes of the persons, in a stable, readable order."""
+    if not people:
+        return []
+    keys = [k for k, v in people[0].items() if k != "person_id" and not isinstance(v, dict | list)]
+    keys.sort(key=lambda k: (list(_COLUMN_LABELS).index(k) if k in _COLUMN_LABELS else 99, k))
+    return [(k, _COLUMN_LABELS.get(k, k.replace("_", " ").capitalize())) for k in keys]
+
+
+@bp.get("/sites/<site_key>/persons.csv")
+@login_required
+def persons_csv(site_key: str) -> ResponseReturnValue:
+    site = site_or_404(site_key)
+    args = report_args.clean_args(request.args)
+    funnel, _ = _pick_funnel(site, args)
+    if funnel is None:
+        abort(404)
+    definition = _definition(funnel)
+    stage = request.args.get("stage", definition["stages"][0]["key"])
+    status = request.args.get("status", "dropped")
+    reports = _reports()
+    try:
+        query = _query(site, args)
+        result = reports.funnel_persons(
+            store_of(current_app), site, definition, query, stage, status, page=1, per_page=10000
+        )
+    except (reports.QueryError, ValueError) as exc:
+        return jsonify(error="bad_query", detail=str(exc)), 400
+    return _csv_response(reports.persons_csv(result), f"persons-{site.key}-{stage}-{status}.csv")
+
+
+@bp.get("/sites/<site_key>/persons/<path:person_id>")
+@login_required
+def journey(site_key: str, person_id: str) -> ResponseReturnValue:
+    """One person's events in time order, each labelled with the stages it matched."""
+    site = site_or_404(site_key)
+    args = report_args.clean_args(request.args)
+    funnel, _ = _pick_funnel(site, args)
+    definition = _definition(funnel) if funnel is not None else None
+    result = _reports().person_journey(store_of(current_app), site, definition, person_id)
+    return render_template(
+        "journey.html",
+        site=site,
+        funnel=funnel,
+        definition=definition,
+        person_id=person_id,
+        journey=result,
+        args=args,
+        url_with=report_args.url_with,
+    )

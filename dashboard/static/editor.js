@@ -95,6 +95,7 @@
     }
     if (stage && event.target.type === "color") {
       stage.querySelector("[data-swatch]").setAttribute("fill", event.target.value);
+      stage.style.borderLeftColor = event.target.value;
     }
     schedulePreview();
   });
@@ -174,5 +175,7 @@
 
   const fmt = (n) => Number(n || 0).toLocaleString("en-US");
 
+  // Each stage card wears its colour (set from script: the CSP forbids inline styles).
+  stages().forEach((s) => { s.style.borderLeftColor = s.dataset.color; });
   runPreview();
 })();

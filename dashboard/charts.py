@@ -1,0 +1,166 @@
+"""Server-rendered SVG charts: geometry computed here, markup in templates/_charts.html.
+
+No charting dependency and no script: the SVG is part of the page, works offline and under a
+strict CSP, and Jinja escapes every label. Every mark carries its number as text.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from dashboard.editor_form import PALETTE, safe_color
+from dashboard.formatting import number, percent
+
+FUNNEL_WIDTH = 760
+LABEL_W = 150
+BAR_X = LABEL_W + 10
+BAR_MAX_W = 380
+ROW_H = 44
+GAP_H = 26
+
+
+def _num(value: Any) -> float:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return result if math.isfinite(result) else 0.0
+
+
+def funnel_geometry(stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Horizontal bars, one per stage, with the drop-off between consecutive stages.
+
+    Each stage dict needs name, color, persons; optional conversion_from_start, dropoff,
+    dropoff_rate, skipped, and drill-down links (`href_reached`, `href_dropped`).
+    """
+    peak = max((_num(s.get("persons")) for s in stages), default=0.0) or 1.0
+    rows = []
+    y = 8.0
+    for i, stage in enumerate(stages):
+        persons = _num(stage.get("persons"))
+        width = max(2.0, BAR_MAX_W * persons / peak) if persons else 0.0
+        rows.append(
+            {
+                "y": y,
+                "h": ROW_H - 10,
+                "width": round(width, 1),
+                "color": safe_color(stage.get("color"), i),
+                "name": stage.get("name", ""),
+                "label": f"{number(persons)} · {percent(stage.get('conversion_from_start'))}",
+                "label_x": BAR_X + width + 8,
+                "href": stage.get("href_reached"),
+                "drop": None,
+            }
+        )
+        y += ROW_H
+        if i < len(stages) - 1:
+            dropped = stage.get("dropoff")
+            if dropped is not None:
+                text = f"▼ {number(dropped)} dropped ({percent(stage.get('dropoff_rate'))})"
+                skipped = _num(stages[i + 1].get("skipped"))
+                if skipped:
+                    text += f" · {number(skipped)} skipped the next stage"
+                rows[-1]["drop"] = {"y": y + 4, "text": text, "href": stage.get("href_dropped")}
+            y += GAP_H
+    return {"width": FUNNEL_WIDTH, "height": round(y + 4), "rows": rows, "bar_x": BAR_X}
+
+
+def histogram_geometry(buckets: list[dict[str, Any]], color: str = PALETTE[2]) -> dict[str, Any]:
+    """Vertical bars with the count above each bar and the bucket label below."""
+    width, height, top, bottom = 760, 190, 24, 40
+    n = max(1, len(buckets))
+    slot = (width - 20) / n
+    peak = max((_num(b.get("count", b.get("persons"))) for b in buckets), default=0.0) or 1.0
+    bars = []
+    for i, bucket in enumerate(buckets):
+        count = _num(bucket.get("count", bucket.get("persons")))
+        bar_h = (height - top - bottom) * count / peak
+        x = 10 + i * slot + slot * 0.12
+        bars.append(
+            {
+                "x": round(x, 1),
+                "y": round(height - bottom - bar_h, 1),
+                "w": round(slot * 0.76, 1),
+                "h": round(bar_h, 1),
+                "cx": round(x + slot * 0.38, 1),
+                "count": number(count),
+                "label": str(bucket.get("label", bucket.get("bucket", ""))),
+            }
+        )
+    return {
+        "width": width,
+        "height": height,
+        "base": height - bottom,
+        "bars": bars,
+        "color": safe_color(color),
+    }
+
+
+def line_geometry(
+    periods: list[str], series: list[dict[str, Any]], value_format: str = "number"
+) -> dict[str, Any]:
+    """One polyline per series over the periods; the last value of each is written out."""
+    width, height, left, right, top, bottom = 760, 240, 56, 130, 16, 40
+    fmt = percent if value_format == "percent" else number
+    peak = max((_num(v) for s in series for v in s.get("values", [])), default=0.0) or 1.0
+    n = len(periods)
+    span_x = width - left - right
+
+    def x_at(i: int) -> float:
+        return left + (span_x * i / (n - 1) if n > 1 else span_x / 2)
+
+    def y_at(v: Any) -> float:
+        return top + (height - top - bottom) * (1 - _num(v) / peak)
+
+    lines = []
+    for k, item in enumerate(series):
+        values = item.get("values", [])
+        points = [(round(x_at(i), 1), round(y_at(v), 1)) for i, v in enumerate(values)]
+        last = points[-1] if points else (left, height - bottom)
+        lines.append(
+            {
+                "name": item.get("name", ""),
+                "color": safe_color(item.get("color"), k),
+                "points": " ".join(f"{x},{y}" for x, y in points),
+                "dots": [
+                    {"x": x, "y": y, "title": f"{periods[i]}: {fmt(values[i])}"}
+                    for i, (x, y) in enumerate(points)
+                ],
+                "last_x": last[0] + 8,
+                "last_y": last[1] + 4,
+                "last_text": f"{fmt(values[-1]) if values else ''} {item.get('name', '')}",
+            }
+        )
+    step = max(1, math.ceil(n / 8))
+    ticks = [{"x": round(x_at(i), 1), "label": p} for i, p in enumerate(periods) if i % step == 0]
+    gridlines = [{"y": round(y_at(peak * f), 1), "label": fmt(peak * f)} for f in (0.0, 0.5, 1.0)]
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "base": height - bottom,
+        "right_edge": width - right,
+        "lines": lines,
+        "ticks": ticks,
+        "gridlines": gridlines,
+    }
+
+
+def bars_geometry(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Small horizontal bar list (e.g. persons per stage now) with numbers as labels."""
+    row = 30
+    peak = max((_num(i.get("value")) for i in items), default=0.0) or 1.0
+    rows = []
+    for k, item in enumerate(items):
+        value = _num(item.get("value"))
+        rows.append(
+            {
+                "y": 4 + k * row,
+                "w": round(max(2.0, 300 * value / peak) if value else 0.0, 1),
+                "name": item.get("name", ""),
+                "color": safe_color(item.get("color"), k),
+                "label": item.get("label") or number(value),
+            }
+        )
+    return {"width": 560, "height": 8 + len(items) * row, "rows": rows, "bar_x": 150}

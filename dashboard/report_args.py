@@ -1,0 +1,146 @@
+"""Report URL arguments: date presets, the named filters and `filter=field:op:value` chips.
+
+Everything a report shows is in its query string, so a report can be bookmarked and shared.
+This module turns those arguments into what `parse_report_query` takes and back into links.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from werkzeug.datastructures import MultiDict
+
+from dashboard.formatting import zone
+
+PRESETS: tuple[tuple[str, str], ...] = (
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+    ("90d", "Last 90 days"),
+    ("this_month", "This month"),
+    ("last_month", "Last month"),
+    ("12m", "Last 12 months"),
+    ("custom", "Custom range"),
+)
+DEFAULT_PRESET = "30d"
+# Named filters (query argument -> label). `product` is the event property prop.product.
+NAMED_FILTERS: tuple[tuple[str, str], ...] = (
+    ("campaign", "Campaign"),
+    ("keyword", "Keyword"),
+    ("source", "Source"),
+    ("medium", "Medium"),
+    ("country", "Country"),
+    ("region", "Region"),
+    ("device", "Device"),
+    ("landing", "Landing page"),
+    ("product", "Product"),
+)
+BREAKDOWNS: tuple[tuple[str, str], ...] = (
+    ("campaign", "Campaign"),
+    ("keyword", "Keyword"),
+    ("source", "Source"),
+    ("medium", "Medium"),
+    ("content", "Ad content"),
+    ("country", "Country"),
+    ("region", "Region"),
+    ("city", "City"),
+    ("device", "Device"),
+    ("browser", "Browser"),
+    ("os", "Operating system"),
+    ("landing", "Landing page"),
+    ("referrer", "Referrer"),
+)
+INTERVALS = ("day", "week", "month")
+# Arguments that belong in shared links (everything else, like csrf or paging, is dropped).
+KEPT = (
+    "funnel", "range", "from", "to", "mode", "window", "breakdown", "interval", "filter",
+    *(name for name, _ in NAMED_FILTERS),
+)  # fmt: skip
+
+
+def preset_range(preset: str, tz: str, today: date | None = None) -> tuple[date, date] | None:
+    today = today or datetime.now(zone(tz)).date()
+    if preset.endswith("d") and preset[:-1].isdigit():
+        return today - timedelta(days=int(preset[:-1]) - 1), today
+    if preset == "12m":
+        return today - timedelta(days=364), today
+    if preset == "this_month":
+        return today.replace(day=1), today
+    if preset == "last_month":
+        last_day = today.replace(day=1) - timedelta(days=1)
+        return last_day.replace(day=1), last_day
+    return None
+
+
+def clean_args(args: MultiDict[str, str]) -> MultiDict[str, str]:
+    """The report's own arguments, without empty values."""
+    out: MultiDict[str, str] = MultiDict()
+    for key in KEPT:
+        for value in args.getlist(key):
+            if value.strip():
+                out.add(key, value.strip())
+    return out
+
+
+def fold_new_filter(args: MultiDict[str, str]) -> MultiDict[str, str] | None:
+    """The "add a filter" row (f_field, f_op, f_value) as one more `filter` argument, or None
+    when the row was not filled in."""
+    field = args.get("f_field", "").strip()
+    if not field:
+        return None
+    out = clean_args(args)
+    out.add("filter", f"{field}:{args.get('f_op', 'equals').strip()}:{args.get('f_value', '')}")
+    return out
+
+
+def service_args(args: MultiDict[str, str], tz: str) -> MultiDict[str, str]:
+    """What `parse_report_query` takes: the preset resolved to from/to, product as a filter."""
+    out = clean_args(args)
+    preset = out.get("range") or ("custom" if out.get("from") or out.get("to") else DEFAULT_PRESET)
+    resolved = preset_range(preset, tz)
+    if resolved is not None:
+        out.setlist("from", [resolved[0].isoformat()])
+        out.setlist("to", [resolved[1].isoformat()])
+    for product in out.poplist("product"):
+        out.add("filter", f"prop.product:equals:{product}")
+    for key in ("range", "interval", "funnel"):
+        out.poplist(key)
+    return out
+
+
+def url_with(base: str, args: MultiDict[str, str], **changes: Any) -> str:
+    """`base` with the report arguments, some replaced (a None value removes the argument)."""
+    out = clean_args(args)
+    for key, value in changes.items():
+        if value is None:
+            out.poplist(key)
+        elif isinstance(value, list | tuple):
+            out.setlist(key, [str(v) for v in value])
+        else:
+            out.setlist(key, [str(value)])
+    query = urlencode(list(out.items(multi=True)))
+    return f"{base}?{query}" if query else base
+
+
+def chips(args: MultiDict[str, str], base: str) -> list[dict[str, str]]:
+    """Active filters, each with a link that removes just that one."""
+    labels = dict(NAMED_FILTERS)
+    result = []
+    for key, label in labels.items():
+        for value in args.getlist(key):
+            remaining = [v for v in args.getlist(key) if v != value]
+            result.append(
+                {"label": f"{label}: {value}", "remove": url_with(base, args, **{key: remaining})}
+            )
+    for spec in args.getlist("filter"):
+        remaining = [v for v in args.getlist("filter") if v != spec]
+        field, _, rest = spec.partition(":")
+        op, _, value = rest.partition(":")
+        result.append(
+            {
+                "label": f"{field} {op.replace('_', ' ')} {value}".strip(),
+                "remove": url_with(base, args, filter=remaining),
+            }
+        )
+    return result

@@ -1,0 +1,185 @@
+"""Login, logout, rate limit, session rotation, safe redirects, security headers, CSRF."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from dash_helpers import PASSWORD, csrf_token_from, login
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tracker import accounts, create_app
+from tracker.configdb import db, upgrade
+from tracker.models import Site, User
+
+
+def test_pages_need_login(client: FlaskClient) -> None:
+    response = client.get("/settings")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/settings")
+
+
+def test_json_endpoints_answer_401_without_login(client: FlaskClient) -> None:
+    response = client.get("/sites/whatever/events/recent.json")
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "unauthorized"
+
+
+def test_login_wrong_password_is_rejected(client: FlaskClient, marketer: User) -> None:
+    response = login(client, marketer.email, "not-the-password")
+    assert response.status_code == 401
+    assert b"Wrong email or password" in response.data
+    assert client.get("/settings").status_code == 302
+
+
+def test_login_redirects_only_to_local_next(client: FlaskClient, marketer: User) -> None:
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        response = client.post(
+            "/login", data={"email": marketer.email, "password": PASSWORD, "next": target}
+        )
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/", target
+    response = client.post(
+        "/login", data={"email": marketer.email, "password": PASSWORD, "next": "/settings"}
+    )
+    assert response.headers["Location"] == "/settings"
+
+
+def test_login_rotates_the_session(client: FlaskClient, marketer: User) -> None:
+    with client.session_transaction() as sess:
+        sess["planted"] = "by an attacker"
+    login(client, marketer.email)
+    with client.session_transaction() as sess:
+        assert "planted" not in sess
+        assert sess["_user_id"].startswith(f"{marketer.id}:")
+
+
+def test_password_change_ends_other_sessions(
+    app: Flask, client: FlaskClient, marketer: User
+) -> None:
+    login(client, marketer.email)
+    assert client.get("/settings").status_code == 200
+    user = db.session.get(User, marketer.id)
+    assert user is not None
+    accounts.set_password(user, "another-password-1")
+    db.session.commit()
+    assert client.get("/settings").status_code == 302
+
+
+def test_login_rate_limit(app: Flask, client: FlaskClient, marketer: User) -> None:
+    limit = app.config["DASHBOARD_LOGIN_MAX_FAILURES"]
+    for _ in range(limit):
+        assert login(client, marketer.email, "wrong-password").status_code == 401
+    response = login(client, marketer.email, PASSWORD)  # even the right password waits
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_logout_needs_post(client: FlaskClient, marketer: User) -> None:
+    login(client, marketer.email)
+    assert client.get("/logout").status_code == 200  # a confirmation button, not a logout
+    assert client.get("/settings").status_code == 200
+    response = client.post("/logout")
+    assert response.status_code == 302
+    assert client.get("/settings").status_code == 302
+
+
+def test_security_headers_and_cookie_flags(client: FlaskClient, marketer: User) -> None:
+    response = login(client, marketer.email)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    page = client.get("/settings")
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert b"<script>" not in page.data  # no inline script anywhere in the layout
+
+
+def test_secure_cookie_setting(
+    store: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'secure.db'}"
+    monkeypatch.setenv("FUNNEL_DATABASE_URL", url)
+    upgrade(url)
+    app = create_app({"TESTING": True, "secure_cookies": True})
+    with app.app_context():
+        accounts.create_user(db.session, "s@test.example", PASSWORD)
+        db.session.commit()
+        client = app.test_client()
+        token = csrf_token_from(client.get("/login").data.decode())
+        response = client.post(
+            "/login", data={"email": "s@test.example", "password": PASSWORD, "csrf_token": token}
+        )
+        assert response.status_code == 302
+        assert "Secure" in response.headers["Set-Cookie"]
+    db.remove()
+
+
+@pytest.fixture
+def csrf_app(store: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """An app with CSRF protection on, as in production."""
+    url = f"sqlite:///{tmp_path / 'csrf.db'}"
+    monkeypatch.setenv("FUNNEL_DATABASE_URL", url)
+    upgrade(url)
+    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": True})
+    with app.app_context():
+        user = accounts.create_user(db.session, "c@test.example", PASSWORD)
+        accounts.create_site(
+            db.session, "CSRF site", [], owner=user, key=f"c{uuid.uuid4().hex[:12]}"
+        )
+        db.session.commit()
+    return app
+
+
+def test_post_without_csrf_token_is_rejected(csrf_app: Flask) -> None:
+    with csrf_app.app_context():
+        client = csrf_app.test_client()
+        # Even the login form needs the token.
+        response = client.post("/login", data={"email": "c@test.example", "password": PASSWORD})
+        assert response.status_code == 400
+        token = csrf_token_from(client.get("/login").data.decode())
+        response = client.post(
+            "/login", data={"email": "c@test.example", "password": PASSWORD, "csrf_token": token}
+        )
+        assert response.status_code == 302
+        page = client.get("/sites")
+        response = client.post("/sites", data={"name": "No token", "timezone": "UTC"})
+        assert response.status_code == 400
+        assert b"form expired" in response.data
+        assert b"No token" not in client.get("/sites").data
+        token = csrf_token_from(page.data.decode())
+        response = client.post(
+            "/sites", data={"name": "With token", "timezone": "UTC", "csrf_token": token}
+        )
+        assert response.status_code == 302
+        assert b"With token" in client.get("/sites").data
+    db.remove()
+
+
+def test_collector_and_api_are_exempt_from_csrf(csrf_app: Flask) -> None:
+    with csrf_app.app_context():
+        site = db.session.scalar(select(Site))
+        assert site is not None
+        client = csrf_app.test_client()
+        response = client.post(
+            "/api/collect",
+            json={
+                "site": site.key,
+                "type": "pageview",
+                "url": "https://example.test/",
+                "id": str(uuid.uuid4()),
+            },
+            headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"},
+        )
+        assert response.status_code != 400 or b"CSRF" not in response.data
+        assert response.status_code in (202, 204)
+        api = client.post(
+            f"/api/v1/sites/{site.key}/funnels", json={}, headers={"Authorization": "Bearer no"}
+        )
+        assert api.status_code == 401  # token auth answered, not a CSRF failure
+    db.remove()
