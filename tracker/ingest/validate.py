@@ -116,7 +116,7 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
     if not isinstance(raw, dict):
         raise Drop("invalid_event", "each event must be a JSON object")
     etype = raw.get("type", "pageview")
-    if etype not in EVENT_TYPES:
+    if not isinstance(etype, str) or etype not in EVENT_TYPES:
         raise Drop("invalid_type", "type must be pageview, click or event")
     name = _text(raw, "name", L.MAX_NAME_CHARS, truncate=False).strip()
     if etype == "event" and not name:
