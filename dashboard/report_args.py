@@ -110,7 +110,8 @@ def service_args(args: MultiDict[str, str], tz: str) -> MultiDict[str, str]:
 
 
 def url_with(base: str, args: MultiDict[str, str], **changes: Any) -> str:
-    """`base` with the report arguments, some replaced (a None value removes the argument)."""
+    """`base` with the report arguments, some replaced (a None value removes the argument).
+    Arguments come out in one fixed order, so equal reports have equal URLs."""
     out = clean_args(args)
     for key, value in changes.items():
         if value is None:
@@ -119,7 +120,9 @@ def url_with(base: str, args: MultiDict[str, str], **changes: Any) -> str:
             out.setlist(key, [str(v) for v in value])
         else:
             out.setlist(key, [str(value)])
-    query = urlencode(list(out.items(multi=True)))
+    order = {key: i for i, key in enumerate(KEPT)}
+    items = sorted(out.items(multi=True), key=lambda kv: order.get(kv[0], len(order)))
+    query = urlencode(items)
     return f"{base}?{query}" if query else base
 
 

@@ -1,0 +1,129 @@
+"""Each user sees only the sites they are members of; admin pages are for admins."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from dash_helpers import PASSWORD, login
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tracker import accounts
+from tracker.configdb import db
+from tracker.funnels import list_funnels
+from tracker.models import ApiToken, Site, User
+
+
+@pytest.fixture
+def other_site(app: Flask) -> Site:
+    owner = accounts.create_user(db.session, "other@test.example", PASSWORD)
+    site = accounts.create_site(
+        db.session, "Not yours", [], owner=owner, key=f"o{uuid.uuid4().hex[:12]}"
+    )
+    db.session.commit()
+    return site
+
+
+def _site_urls(site: Site) -> list[str]:
+    funnel_id = list_funnels(db.session, site)[0].id
+    return [
+        f"/sites/{site.key}/report",
+        f"/sites/{site.key}/report.csv",
+        f"/sites/{site.key}/setup",
+        f"/sites/{site.key}/events/recent.json",
+        f"/sites/{site.key}/links",
+        f"/sites/{site.key}/funnels",
+        f"/sites/{site.key}/funnels/{funnel_id}/edit",
+        f"/sites/{site.key}/persons?stage=trace&status=dropped",
+        f"/sites/{site.key}/persons/someone",
+        f"/sites/{site.key}/values/campaign.json",
+    ]
+
+
+def test_another_users_site_is_not_found(
+    logged_in: FlaskClient, my_site: Site, other_site: Site
+) -> None:
+    for url in _site_urls(other_site):
+        response = logged_in.get(url)
+        assert response.status_code == 404, url
+        assert b"Not yours" not in response.data
+    for url, data in (
+        (f"/sites/{other_site.key}/settings", {"name": "Taken", "timezone": "UTC"}),
+        (f"/sites/{other_site.key}/links", {"target_url": "https://x.example/"}),
+        (f"/sites/{other_site.key}/funnels", {}),
+    ):
+        assert logged_in.post(url, data=data).status_code == 404, url
+    assert db.session.get(Site, other_site.id).name == "Not yours"  # type: ignore[union-attr]
+    # The site list and switcher show only the user's own site.
+    page = logged_in.get("/sites").data
+    assert b"Marketer site" in page
+    assert b"Not yours" not in page
+
+
+def test_own_site_pages_open(logged_in: FlaskClient, my_site: Site) -> None:
+    for url in _site_urls(my_site):
+        if "persons/someone" in url:
+            continue
+        assert logged_in.get(url).status_code == 200, url
+
+
+def test_admin_sees_every_site(
+    client: FlaskClient, admin: User, my_site: Site, other_site: Site
+) -> None:
+    login(client, admin.email, "admin-pass-123")
+    page = client.get("/sites").data
+    assert b"Marketer site" in page and b"Not yours" in page
+    assert client.get(f"/sites/{other_site.key}/report").status_code == 200
+
+
+def test_marketer_cannot_manage_users(logged_in: FlaskClient) -> None:
+    response = logged_in.post(
+        "/settings/users", data={"email": "new@test.example", "password": PASSWORD}
+    )
+    assert response.status_code == 403
+    assert accounts.user_by_email(db.session, "new@test.example") is None
+    assert b'id="users"' not in logged_in.get("/settings").data
+
+
+def test_admin_creates_a_user_with_membership(
+    client: FlaskClient, admin: User, my_site: Site
+) -> None:
+    login(client, admin.email, "admin-pass-123")
+    response = client.post(
+        "/settings/users",
+        data={
+            "email": "fresh@test.example",
+            "password": PASSWORD,
+            "role": "marketer",
+            "sites": [my_site.key],
+        },
+    )
+    assert response.status_code == 302
+    user = accounts.user_by_email(db.session, "fresh@test.example")
+    assert user is not None
+    assert accounts.can_access(db.session, user, my_site)
+    bad = client.post("/settings/users", data={"email": "not-an-email", "password": "x"})
+    assert bad.status_code == 422
+    assert b"not a valid email address" in bad.data
+
+
+def test_tokens_are_shown_once_and_can_be_revoked(logged_in: FlaskClient) -> None:
+    response = logged_in.post("/settings/tokens", data={"name": "export"})
+    assert response.status_code == 200
+    html = response.data.decode()
+    start = html.index('id="new-token">') + len('id="new-token">')
+    plain = html[start : html.index("<", start)]
+    assert plain.startswith(accounts.TOKEN_PREFIX)
+    assert accounts.user_for_token(db.session, plain) is not None
+    again = logged_in.get("/settings").data.decode()
+    assert plain not in again
+    token_id = db.session.scalars(select(ApiToken)).one().id
+    assert logged_in.post(f"/settings/tokens/{token_id}/revoke").status_code == 302
+    assert accounts.user_for_token(db.session, plain) is None
+
+
+def test_settings_show_geoip_status(logged_in: FlaskClient) -> None:
+    page = logged_in.get("/settings").data
+    assert b"No GeoIP database configured" in page
