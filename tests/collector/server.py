@@ -1,0 +1,127 @@
+"""A real `funnel serve` subprocess on 127.0.0.1 for fault tests, and a way to read its
+embedded ClickHouse afterwards (from another process: chDB allows one engine per process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNEL_")}
+    env.update({"FUNNEL_DATA_DIR": str(data_dir), "FUNNEL_SECRET_KEY": "x" * 32})
+    env.update(extra)
+    return env
+
+
+def funnel(args: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "tracker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+class Server:
+    def __init__(self, data_dir: Path, **extra: str) -> None:
+        self.env = env_for(data_dir, **extra)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "server.log"
+
+    def start(self, timeout: float = 90) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tracker", "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            time.sleep(0.2)
+        raise AssertionError("server did not become ready: " + self.log.read_text()[-3000:])
+
+    def kill9(self) -> None:
+        """SIGKILL the whole process group: master and worker die without any cleanup."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=30)
+
+    def metric(self, name: str) -> float:
+        text = requests.get(f"{self.url}/metrics", timeout=5).text
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"metric {name} missing")
+
+    def wait_drained(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.metric("funnel_spool_depth_events") == 0:
+                return
+            time.sleep(0.3)
+        raise AssertionError("spool did not drain")
+
+
+COUNT_SCRIPT = """
+import json, sys
+from tracker import create_app
+from tracker.app import store_of
+store = store_of(create_app())
+rows = store.rows(
+    "SELECT toString(event_id), count() FROM events WHERE site_id = {s:String} GROUP BY event_id",
+    {"s": sys.argv[1]},
+)
+print(json.dumps({r[0]: int(r[1]) for r in rows}))
+"""
+
+
+def stored_counts(env: dict[str, str], site: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", COUNT_SCRIPT, site],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -1,0 +1,127 @@
+"""Fault test: under load from a bounded client, SIGKILL the serving processes mid-stream and
+restart them; every event that got a 202 is in ClickHouse exactly once. The outage drill for a
+separate server uses the documented PAUSE_WRITES flag file."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.collector.server import Server, funnel, stored_counts
+from tracker.writer import PAUSE_FLAG
+
+pytestmark = pytest.mark.slow
+
+UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36"
+)
+SITE = "faultsite"
+
+
+class Client:
+    """A bounded load generator: a few threads posting 10-event batches, recording 202s."""
+
+    def __init__(self, server: Server, threads: int = 3) -> None:
+        self.server = server
+        self.acked: list[str] = []
+        self.errors = 0
+        self.statuses: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self) -> None:
+        session = requests.Session()
+        while not self._stop.is_set():
+            batch = [
+                {"id": str(uuid.uuid4()), "type": "pageview", "url": "https://example.test/"}
+                for _ in range(10)
+            ]
+            try:
+                resp = session.post(
+                    f"{self.server.url}/api/collect",
+                    json={"site": SITE, "events": batch},
+                    headers={"User-Agent": UA},
+                    timeout=5,
+                )
+            except requests.RequestException:
+                with self._lock:
+                    self.errors += 1
+                session = requests.Session()
+                time.sleep(0.05)
+                continue
+            with self._lock:
+                self.statuses[resp.status_code] = self.statuses.get(resp.status_code, 0) + 1
+                if resp.status_code == 202:
+                    assert resp.json()["accepted"] == 10
+                    self.acked.extend(e["id"] for e in batch)
+            time.sleep(0.002)
+
+    def __enter__(self) -> Client:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
+
+
+def prepare(tmp_path: Path) -> Server:
+    server = Server(tmp_path, FUNNEL_RATE_LIMIT="0", FUNNEL_THREADS="4")
+    funnel(["migrate"], server.env)
+    funnel(["create-site", "--name", "Fault", "--key", SITE], server.env)
+    return server
+
+
+def test_kill9_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    server = prepare(tmp_path)
+    server.start()
+    try:
+        with Client(server) as client:
+            time.sleep(2.0)
+            acked_before_kill = len(client.acked)
+            server.kill9()
+            time.sleep(0.5)
+            server.start()
+            time.sleep(1.5)
+        assert acked_before_kill > 0 and client.errors > 0
+        assert set(client.statuses) == {202}
+        assert len(client.acked) > acked_before_kill
+        server.wait_drained()
+    finally:
+        server.stop()
+    counts = stored_counts(server.env, SITE)
+    missing = [i for i in client.acked if i not in counts]
+    assert not missing, f"{len(missing)} acknowledged events lost"
+    assert all(counts[i] == 1 for i in client.acked), "duplicated events"
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_outage_flag_keeps_sending_then_drains(tmp_path: Path) -> None:
+    server = prepare(tmp_path)
+    server.start()
+    flag = tmp_path / "spool" / PAUSE_FLAG
+    try:
+        with Client(server, threads=2) as client:
+            time.sleep(0.5)
+            flag.touch()
+            time.sleep(2.5)
+            ready = requests.get(f"{server.url}/readyz", timeout=5)
+            assert ready.status_code == 503 and "spool" in ready.json()["reason"]
+            flag.unlink()
+            time.sleep(0.5)
+        server.wait_drained()
+        assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 200
+    finally:
+        server.stop()
+    counts = stored_counts(server.env, SITE)
+    assert client.statuses.get(202, 0) * 10 == len(client.acked) > 0
+    assert {counts.get(i) for i in client.acked} == {1}
