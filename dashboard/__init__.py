@@ -100,7 +100,7 @@ def init_app(app: Flask) -> None:
     def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
         return _error_page(400, "The form expired or was not sent from this site", exc.description)
 
-    for code in (403, 404, 405, 429):
+    for code in (403, 404, 405, 429, 501):
         app.register_error_handler(code, _http_error)
 
 

@@ -37,6 +37,14 @@ def _reports() -> Any:
     return reports
 
 
+def _service(name: str) -> Any:
+    """A report service function; 501 (not a crash) if the installed stage engine lacks it."""
+    func = getattr(_reports(), name, None)
+    if func is None:
+        abort(501, description=f"This view needs tracker.reports.{name}, which is not installed.")
+    return func
+
+
 def _pick_funnel(site: Site, args: MultiDict[str, str]) -> tuple[Funnel | None, list[Funnel]]:
     from tracker import funnels as funnel_service
 
@@ -166,7 +174,7 @@ def filter_values(site_key: str, field: str) -> ResponseReturnValue:
     except reports.QueryError as exc:
         return jsonify(error="bad_query", detail=str(exc)), 400
     name = "prop.product" if field == "product" else field
-    values = reports.top_values(store_of(current_app), site, name, query, limit=20)
+    values = _service("top_values")(store_of(current_app), site, name, query, limit=20)
     return jsonify(field=field, values=values)
 
 
@@ -196,7 +204,7 @@ def report_csv(site_key: str) -> ResponseReturnValue:
         return jsonify(error="bad_query", detail=str(exc)), 400
     definition = _definition(funnel)
     result = reports.funnel_report(store_of(current_app), site, definition, query)
-    text = reports.report_csv(result)
+    text = _service("report_csv")(result)
     return _csv_response(
         text, f"funnel-{site.key}-{funnel.id}-{query.date_from}-{query.date_to}.csv"
     )
@@ -235,7 +243,7 @@ def persons(site_key: str) -> ResponseReturnValue:
         return render_template("persons.html", **context), 400
     try:
         query = _query(site, args)
-        result = reports.funnel_persons(
+        result = _service("funnel_persons")(
             store_of(current_app), site, definition, query, stage, status, page=page, per_page=50
         )
     except (reports.QueryError, ValueError) as exc:
@@ -285,12 +293,14 @@ def persons_csv(site_key: str) -> ResponseReturnValue:
     reports = _reports()
     try:
         query = _query(site, args)
-        result = reports.funnel_persons(
+        result = _service("funnel_persons")(
             store_of(current_app), site, definition, query, stage, status, page=1, per_page=10000
         )
     except (reports.QueryError, ValueError) as exc:
         return jsonify(error="bad_query", detail=str(exc)), 400
-    return _csv_response(reports.persons_csv(result), f"persons-{site.key}-{stage}-{status}.csv")
+    return _csv_response(
+        _service("persons_csv")(result), f"persons-{site.key}-{stage}-{status}.csv"
+    )
 
 
 @bp.get("/sites/<site_key>/persons/<path:person_id>")
@@ -301,7 +311,7 @@ def journey(site_key: str, person_id: str) -> ResponseReturnValue:
     args = report_args.clean_args(request.args)
     funnel, _ = _pick_funnel(site, args)
     definition = _definition(funnel) if funnel is not None else None
-    result = _reports().person_journey(store_of(current_app), site, definition, person_id)
+    result = _service("person_journey")(store_of(current_app), site, definition, person_id)
     return render_template(
         "journey.html",
         site=site,
