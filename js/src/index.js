@@ -1,0 +1,155 @@
+// The snippet: reads the embed tag, captures pageviews (single-page apps too), clicks and API
+// calls, batches them to the collector and replays calls queued by the stub. Everything runs
+// inside `safe`, so nothing ever throws into the host page.
+import { describe } from './element.js'
+import { uuid } from './ids.js'
+import { kv } from './storage.js'
+
+var w = window
+var d = document
+var n = navigator
+var loc = location
+var safe =
+  (f) =>
+  (...a) => {
+    try {
+      return f(...a)
+    } catch (e) {}
+  }
+
+safe(() => {
+  var script = d.currentScript
+  var data = script.dataset
+  var on = (k) => data[k] != 'false'
+  var cookieless = data.cookieless != null
+  var hash = data.hash != null
+  var host = loc.hostname
+  var domains = data.domains
+  var off =
+    // Do Not Track and Global Privacy Control, unless data-respect-dnt="false".
+    (on('respectDnt') && (n.doNotTrack == 1 || n.globalPrivacyControl)) ||
+    // Local development, file: pages (no host) and automated browsers, unless data-allow-local.
+    (data.allowLocal == null && (n.webdriver || /^(localhost|127\.|\[::1\]|$)/.test(host))) ||
+    // data-domains="shop.example.com, example.org": only those hosts and their subdomains.
+    (domains && !domains.split(/[\s,]+/).some((h) => ('.' + host).endsWith('.' + h)))
+  // data-api: the collector's origin ("https://stats.example.com"; a full URL ending in
+  // /api/collect works too). By default, the origin the script was loaded from.
+  var api = new URL('/api/collect', data.api || script.src)
+  var user = kv('user')
+  var q = []
+  var timer
+  var cur
+  var ref = d.referrer
+  // The URL a pageview counts under: the whole URL with its query (utm_*, mtm_*, pk_*, click
+  // ids), without the fragment unless the site routes by hash (data-hash).
+  var page = () => loc.href.replace(hash ? '' : /#.*/, '')
+
+  // Sends the queue as a text/plain JSON body (a CORS "simple" request, so no preflight):
+  // fetchLater where the browser has it (Chromium), whose response never reaches the page, so
+  // a failing collector cannot log errors into the host page's console; else sendBeacon, else
+  // fetch with keepalive. Offline, the newest 100 events are kept for the next page (not with
+  // data-cookieless); their ids make a resent event count once.
+  var flush = safe((body) => {
+    timer = 0
+    view()
+    if (!n.onLine) return cookieless || kv('queue', JSON.stringify(q.slice(-100)))
+    if (q[0]) {
+      body = JSON.stringify({ site: data.site, events: q.splice(0) })
+      // One init object serves both: fetch ignores activateAfter, fetchLater implies keepalive.
+      var init = { method: 'POST', body, keepalive: true, mode: 'no-cors', activateAfter: 0 }
+      try {
+        fetchLater(api, init)
+      } catch {
+        n.sendBeacon(api, body) || fetch(api, init).catch((e) => 0)
+      }
+    }
+  })
+  // Batches leave at 10 events, 1 s after the first queued one, and when the page hides.
+  var push = (e) => {
+    q.push(e)
+    q[9] ? flush() : (timer = timer || setTimeout(flush, 1e3))
+  }
+  var may = () => !off && kv('optout') != 1
+
+  var track = (type, extra) => {
+    var now = Date.now()
+    // Visitor: one year since last seen; session: 30 minutes without activity.
+    // Stored as "id.lastUsedMs"; a new id once ttl ms passed without use.
+    var id = (k, ttl, [v, used] = (kv(k) || '').split('.')) => (kv(k, (v = now - used < ttl ? v : uuid()) + '.' + now), v)
+    may() &&
+      push({
+        id: uuid(),
+        type,
+        ts: now,
+        url: page(),
+        referrer: ref,
+        title: d.title,
+        screen_width: screen.width,
+        language: n.language,
+        user,
+        ...(cookieless || { visitor: id('visitor', 31536e6), session: id('session', 18e5) }),
+        ...extra,
+      })
+  }
+
+  // A URL counts once until another one was counted, so routers pushing or replacing the same
+  // URL add nothing. The first view's referrer is the document's, each later route's the URL
+  // it came from. view(1) counts the same URL again (a manual funnel('pageview')).
+  var view = (force) => {
+    var u = page()
+    if (u != cur) {
+      cur && (ref = cur)
+      cur = u
+    } else if (!force) return
+    track('pageview')
+  }
+
+  var commands = {
+    event: (name, props, opts) => track('event', { name, props, value: opts?.value }),
+    pageview: () => view(1),
+    identify: (id) => {
+      if (id && id != user) {
+        user = id
+        cookieless || kv('user', user)
+        track('event', { name: 'identify' })
+      }
+    },
+    optout: () => {
+      kv('optout', 1)
+      q.length = 0
+    },
+    optin: () => kv('optout', 0),
+  }
+  var queued = w.funnel?.q
+
+  // Events kept while offline on an earlier page.
+  if (!cookieless) {
+    var kept = JSON.parse(kv('queue') || '[]')
+    kv('queue', '[]')
+    may() && kept.map(push)
+  }
+  view()
+  // Single-page apps: any change of URL (pushState, replaceState, popstate, and the fragment
+  // with data-hash) is seen within 300 ms, before the next event and before each send; by
+  // then the router has usually set the new page's title too.
+  on('spa') && setInterval(view, 300)
+
+  // An element tagged data-funnel-event="name" sends that event; links, buttons and submit
+  // inputs send a click unless data-auto-clicks="false".
+  d.addEventListener(
+    'click',
+    safe((ev) => {
+      var t = ev.target
+      var el = t.closest('[data-funnel-event]') || (on('autoClicks') && t.closest('a,button,[role=button],[type=submit]'))
+      var name = el?.dataset.funnelEvent
+      el && track(name ? 'event' : 'click', { name, ...describe(el, loc.host) })
+    }),
+    true
+  )
+  // visibilitychange bubbles from the document to the window.
+  w.addEventListener('visibilitychange', flush)
+  w.addEventListener('pagehide', flush)
+
+  w.funnel = safe((k, ...a) => commands[k](...a))
+  queued?.map((a) => w.funnel(...a))
+})()
