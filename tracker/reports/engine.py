@@ -73,7 +73,7 @@ def person_filter_sql(query: ReportQuery, params: Params) -> str:
 
 
 def build_plan(
-    site_key: str,
+    site_key: str | list[str],
     definition: dict[str, Any],
     query: ReportQuery,
     params: Params | None = None,
@@ -89,7 +89,11 @@ def build_plan(
     window = query.window or int(definition["window"])
     start = query.start_ms if start_ms is None else start_ms
     end = query.end_ms if end_ms is None else end_ms
-    p_site = params.add(site_key, "String")
+    # Several sites at once (batch evaluation): persons are per site.
+    if isinstance(site_key, list):
+        site_cond = f"site_id IN {params.add(site_key, 'Array(String)')}"
+    else:
+        site_cond = f"site_id = {params.add(site_key, 'String')}"
     p_start = params.add(start, "Int64")
     p_end = params.add(end, "Int64")
     p_w = params.add(window * 1000, "Int64")
@@ -103,6 +107,7 @@ def build_plan(
 
     events_sql = f"""
         SELECT
+            e.site_id AS site,
             if(i.uid != '', i.uid, e.visitor_id) AS person,
             toInt64(toUnixTimestamp64Milli(e.ts)) AS t,
             {mask} AS mask,
@@ -115,12 +120,12 @@ def build_plan(
             tuple({first_cols}) AS first_row
         FROM events AS e
         LEFT ANY JOIN (
-            SELECT visitor_id, argMin(user_id, (ts, toString(event_id))) AS uid
+            SELECT site_id, visitor_id, argMin(user_id, (ts, toString(event_id))) AS uid
             FROM events
-            WHERE site_id = {p_site} AND user_id != ''
-            GROUP BY visitor_id
-        ) AS i ON e.visitor_id = i.visitor_id
-        WHERE e.site_id = {p_site}
+            WHERE {site_cond} AND user_id != ''
+            GROUP BY site_id, visitor_id
+        ) AS i ON e.site_id = i.site_id AND e.visitor_id = i.visitor_id
+        WHERE e.{site_cond}
           AND e.ts >= fromUnixTimestamp64Milli({p_start}, 'UTC')
           AND e.ts <= fromUnixTimestamp64Milli({p_hi}, 'UTC')
           AND ({event_filter})
@@ -129,71 +134,77 @@ def build_plan(
     keep = "1" if mode == "strict" else "mask != 0"
     grouped_sql = f"""
         SELECT
+            site,
             person,
             arraySort(x -> (x.1, x.2, x.3), groupArrayIf((t, minst, mask, v), {keep})) AS evs,
-            arrayMap(x -> x.1, evs) AS ts,
-            arrayMap(x -> x.3, evs) AS masks,
-            arrayMap(x -> x.4, evs) AS vals,
             minIf(t, in_range) AS first_ms,
             argMinIf(touch_row, (t, minst, mask, eid), in_range AND has_touch) AS touch,
             argMinIf(first_row, (t, minst, mask, eid), in_range) AS first,
             countIf(in_range) AS events_in_range
         FROM ({events_sql})
-        GROUP BY person
+        GROUP BY site, person
         HAVING events_in_range > 0
     """
+    # Each step is its own subquery layer: ClickHouse inlines alias references, so chaining
+    # aliases in one SELECT would make the analyzer copy whole expression trees.
+    layers: list[str] = [
+        """arrayMap(x -> x.1, evs) AS ts, arrayMap(x -> x.3, evs) AS masks,
+        arrayMap(x -> x.4, evs) AS vals""",
+    ]
     if mode == "any":
-        eval_sql = f"""
-            arrayFirstIndex((m, x) -> m != 0 AND x >= {p_start} AND x < {p_end}, masks, ts)
-                AS anchor,
-            anchor > 0 AS in_funnel,
-            ts[anchor] AS t0,
-            arrayMap(k -> arrayFirstIndex((m, x) -> bitTest(m, k - 1) AND x >= t0
-                AND x - t0 <= {p_w}, masks, ts), range(1, {n + 1})) AS firsts,
-            arrayMap(f -> toUInt8(in_funnel AND f > 0), firsts) AS hit,
+        layers += [
+            f"""arrayFirstIndex((m, x) -> m != 0 AND x >= {p_start} AND x < {p_end}, masks, ts)
+                AS anchor""",
+            f"""anchor > 0 AS in_funnel, ts[anchor] AS t0,
+            arrayMap(k -> arrayFirstIndex((m, x) -> bitTest(m, k - 1) AND x >= ts[anchor]
+                AND x - ts[anchor] <= {p_w}, masks, ts), range(1, {n + 1})) AS firsts""",
+            f"""arrayMap(f -> toUInt8(in_funnel AND f > 0), firsts) AS hit,
             arrayMap(f -> if(f > 0, ts[f], 0), firsts) AS tk,
-            arrayMap(k -> if(k > 1, tk[k - 1], tk[k]), range(1, {n + 1})) AS tprev,
-            arraySum(arrayMap(k -> bitShiftLeft(toUInt32(hit[k]), k - 1), range(1, {n + 1})))
-                AS matched,
             [[toUInt32(anchor)]] AS attempts,
-            arraySum(hit) AS reach,
-            if(hit[{n}] = 1, vals[firsts[{n}]], 0) AS sale_value,
-            t0 AS close_start
-        """
+            if(firsts[{n}] > 0, vals[firsts[{n}]], 0) AS sale_value, t0 AS close_start""",
+            f"""arrayMap(k -> if(k > 1, tk[k - 1], tk[k]), range(1, {n + 1})) AS tprev,
+            arraySum(arrayMap(k -> bitShiftLeft(toUInt32(hit[k]), k - 1), range(1, {n + 1})))
+                AS matched, arraySum(hit) AS reach""",
+        ]
     else:
+        layers.append(
+            f"""arrayFilter(i -> bitTest(masks[i], 0) AND ts[i] >= {p_start} AND ts[i] < {p_end},
+                arrayEnumerate(masks)) AS starts"""
+        )
         if mode == "strict":
             # Stages k+1.. must be the directly following events; brk = first stage missed.
-            runs = f"""arrayMap(i -> arrayFirstIndex(m -> NOT (i + m <= length(masks)
+            layers.append(
+                f"""arrayMap(i -> arrayFirstIndex(m -> NOT (i + m <= length(masks)
                     AND bitTest(masks[i + m], m) AND ts[i + m] - ts[i] <= {p_w}),
-                    range(1, {n})), starts) AS brks,
-                arrayMap((i, b) -> range(toUInt32(i), toUInt32(i + if(b = 0, {n}, b))),
-                    starts, brks) AS attempts,"""
+                    range(1, {n})), starts) AS brks"""
+            )
+            layers.append(
+                f"""arrayMap((i, b) -> range(toUInt32(i), toUInt32(i + if(b = 0, {n}, b))),
+                    starts, brks) AS attempts"""
+            )
         else:
             # Greedy earliest match per attempt: optimal for an ordered subsequence.
-            runs = f"""arrayMap(i -> arrayFold((acc, j) -> if(length(acc) < {n}
+            layers.append(
+                f"""arrayMap(i -> arrayFold((acc, j) -> if(length(acc) < {n}
                     AND bitTest(masks[j], length(acc)) AND ts[j] - ts[i] <= {p_w},
                     arrayPushBack(acc, j), acc),
-                arraySlice(arrayEnumerate(masks), i + 1), [toUInt32(i)]), starts) AS attempts,"""
-        eval_sql = f"""
-            arrayFilter(i -> bitTest(masks[i], 0) AND ts[i] >= {p_start} AND ts[i] < {p_end},
-                arrayEnumerate(masks)) AS starts,
-            notEmpty(starts) AS in_funnel,
-            {runs}
+                arraySlice(arrayEnumerate(masks), i + 1), [toUInt32(i)]), starts) AS attempts"""
+            )
+        layers += [
+            f"""notEmpty(starts) AS in_funnel,
             if(in_funnel, arrayMax(arrayMap(a -> length(a), attempts)), 0) AS reach,
-            arrayMap(k -> arrayFirst(a -> length(a) >= k, attempts), range(1, {n + 1}))
-                AS best,
-            arrayMap(k -> toUInt8(reach >= k), range(1, {n + 1})) AS hit,
+            arrayMap(k -> arrayFirst(a -> length(a) >= k, attempts), range(1, {n + 1})) AS best,
+            arrayFold((acc, m, x) -> if(arrayExists(s -> ts[s] <= x AND x - ts[s] <= {p_w},
+                starts), bitOr(acc, m), acc), masks, ts, toUInt32(0)) AS matched""",
+            f"""arrayMap(k -> toUInt8(reach >= k), range(1, {n + 1})) AS hit,
             arrayMap(k -> if(reach >= k, ts[best[k][k]], 0), range(1, {n + 1})) AS tk,
             arrayMap(k -> if(reach >= k, ts[best[k][greatest(k - 1, 1)]], 0), range(1, {n + 1}))
                 AS tprev,
-            arrayFold((acc, m, x) -> if(arrayExists(s -> ts[s] <= x AND x - ts[s] <= {p_w},
-                starts), bitOr(acc, m), acc), masks, ts, toUInt32(0)) AS matched,
             if(reach = {n}, vals[best[{n}][{n}]], 0) AS sale_value,
-            if(reach = {n}, ts[best[{n}][1]], 0) AS close_start
-        """
-    sql = f"""
-        SELECT person, first_ms, touch, first, {eval_sql},
-            arrayPushFront(arrayPopBack(hit), toUInt8(0)) AS hit_prev
-        FROM ({grouped_sql})
-    """
+            if(reach = {n}, ts[best[{n}][1]], 0) AS close_start""",
+        ]
+    layers.append("arrayPushFront(arrayPopBack(hit), toUInt8(0)) AS hit_prev")
+    sql = grouped_sql
+    for layer in layers:
+        sql = f"SELECT *, {layer} FROM ({sql})"
     return Plan(sql=sql, params=params, stages=n, mode=mode, window=window)

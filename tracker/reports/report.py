@@ -22,17 +22,18 @@ from tracker.stages.operators import Params
 OTHER = "other"
 
 
-def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params) -> str:
+def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params, by_site: bool = False) -> str:
     """Totals per stage (is_total = 1) and, with a breakdown, per value with the values
     beyond the top N merged into "other" (quantile states merge exactly)."""
     bexpr = attr_expr(query.breakdown) if query.breakdown else "''"
+    site = "site" if by_site else "''"
     limit = params.add(query.breakdown_limit, "UInt32")
     filters = person_filter_sql(query, params)
     edges = ", ".join(str(e * 1000) for e in HISTOGRAM_EDGES)
     nb = len(HISTOGRAM_LABELS)
     buckets = ", ".join(f"countIf(h = 1 AND bucket = {i})" for i in range(nb))
     inner = f"""
-        SELECT {bexpr} AS bval, k,
+        SELECT {site} AS site_key, {bexpr} AS bval, k,
             count() AS members,
             countIf(h = 1) AS persons,
             countIf(NOT bitTest(matched, k - 1) AND bitShiftRight(matched, k) != 0) AS skipped,
@@ -49,11 +50,11 @@ def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params) -> str:
                 hit_prev AS hp
             WHERE in_funnel AND ({filters})
         )
-        GROUP BY bval, k
+        GROUP BY site_key, bval, k
     """
     ranked = f"""
-        SELECT *, dense_rank() OVER (ORDER BY p1 DESC, bval ASC) AS rk
-        FROM (SELECT *, sum(if(k = 1, members, 0)) OVER (PARTITION BY bval) AS p1
+        SELECT *, dense_rank() OVER (PARTITION BY site_key ORDER BY p1 DESC, bval ASC) AS rk
+        FROM (SELECT *, sum(if(k = 1, members, 0)) OVER (PARTITION BY site_key, bval) AS p1
               FROM ({inner}))
     """
     totals = "[1, 0]" if query.breakdown else "[1]"
@@ -62,10 +63,10 @@ def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params) -> str:
             sum(persons), sum(skipped), sum(prev_sum), sum(prev_n),
             quantileExactMerge(0.5)(prev_q), quantilesExactMerge(0.5, 0.9)(first_q),
             sumForEach(hist), sum(members),
-            min(if(is_total = 1, 0, least(rk, {limit} + 1))) AS order_key
+            min(if(is_total = 1, 0, least(rk, {limit} + 1))) AS order_key, site_key
         FROM (SELECT *, arrayJoin({totals}) AS is_total FROM ({ranked}))
-        GROUP BY is_total, b2, k
-        ORDER BY is_total DESC, order_key, b2, k
+        GROUP BY site_key, is_total, b2, k
+        ORDER BY site_key, is_total DESC, order_key, b2, k
     """
 
 
@@ -124,8 +125,36 @@ def funnel_report(store: Store, site: Site, definition: Any, query: ReportQuery)
     timer = ReportTimer()
     params = Params()
     plan = build_plan(site.key, definition, query, params)
-    sql = _aggregate_sql(plan.sql, query, params)
-    rows = timer.rows(store, sql, params.values)
+    rows = timer.rows(store, _aggregate_sql(plan.sql, query, params), params.values)
+    return _shape(definition, query, plan.mode, plan.window, rows, timer.ms)
+
+
+def funnel_reports_by_site(
+    store: Store, site_keys: list[str], definition: Any, query: ReportQuery
+) -> dict[str, dict[str, Any]]:
+    """The same report for many sites in one query (batch evaluation), keyed by site key."""
+    definition = as_definition(definition)
+    timer = ReportTimer()
+    params = Params()
+    plan = build_plan(list(site_keys), definition, query, params)
+    rows = timer.rows(store, _aggregate_sql(plan.sql, query, params, by_site=True), params.values)
+    grouped: dict[str, list[tuple[Any, ...]]] = {key: [] for key in site_keys}
+    for row in rows:
+        grouped.setdefault(str(row[-1]), []).append(row)
+    return {
+        key: _shape(definition, query, plan.mode, plan.window, key_rows, timer.ms)
+        for key, key_rows in grouped.items()
+    }
+
+
+def _shape(
+    definition: dict[str, Any],
+    query: ReportQuery,
+    mode: str,
+    window: int,
+    rows: list[tuple[Any, ...]],
+    sql_ms: int,
+) -> dict[str, Any]:
     totals = [r for r in rows if r[0] == 1]
     stages = _stage_rows(definition, totals)
     breakdown = []
@@ -137,18 +166,19 @@ def funnel_report(store: Store, site: Site, definition: Any, query: ReportQuery)
         for value, vrows in values.items():
             breakdown.append({"value": value, "stages": _stage_rows(definition, vrows)})
     engagement = None
-    if definition.get("engagement_stage"):
-        for stage in stages:
-            if stage["key"] == definition["engagement_stage"]:
-                engagement = {
-                    "stage": stage["key"],
-                    "persons": stage["persons"],
-                    **{k: v for k, v in stage["time_from_first_click"].items() if k != "histogram"},
-                }
+    for stage in stages:
+        if stage["key"] == definition.get("engagement_stage"):
+            first_click = stage["time_from_first_click"]
+            engagement = {
+                "stage": stage["key"],
+                "persons": stage["persons"],
+                "median_s": first_click["median_s"],
+                "p90_s": first_click["p90_s"],
+            }
     return {
         "funnel": definition["name"],
-        "mode": plan.mode,
-        "window": plan.window,
+        "mode": mode,
+        "window": window,
         "persons": _in_funnel(totals),
         "stages": stages,
         "breakdown": breakdown,
@@ -156,7 +186,7 @@ def funnel_report(store: Store, site: Site, definition: Any, query: ReportQuery)
         "engagement": engagement,
         "range": query.range_dict(),
         "timezone": query.timezone,
-        "sql_ms": timer.ms,
+        "sql_ms": sql_ms,
     }
 
 

@@ -1,0 +1,188 @@
+"""The engine against the reference oracle on hypothesis-generated event sets.
+
+Each hypothesis example draws one definition and one query and a batch of independent event
+sets; every set is stored under its own site key and the engine evaluates the whole batch in
+one query (`funnel_reports_by_site`). Every figure must match the oracle exactly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.stages import oracle
+from tests.stages.conftest import load
+from tracker.clickhouse import Store
+from tracker.reports.query import ReportQuery
+from tracker.reports.report import funnel_reports_by_site
+from tracker.stages.definitions import validate_definition
+
+DAY = date(2026, 3, 10)
+BASE = datetime(2026, 3, 10, tzinfo=UTC)
+BATCH = 15
+
+RULES = [
+    {"type": "pageview"},
+    {"type": "click"},
+    {"type": "event", "name": "signup"},
+    {"type": "event", "name": "buy"},
+    {"type": "any", "conditions": [{"field": "path", "op": "starts_with", "value": "/b"}]},
+    {"type": "pageview", "conditions": [{"field": "path", "op": "equals", "value": "/a"}]},
+    {"type": "any", "conditions": [{"field": "prop.n", "op": "gt", "value": 2}]},
+    {"type": "any", "conditions": [{"field": "campaign", "op": "exists"}]},
+    {"type": "click", "conditions": [{"field": "path", "op": "glob", "value": "/?*"}]},
+    {"type": "any", "conditions": [{"field": "value", "op": "gt", "value": 5}]},
+]
+EVENT_FILTERS = [
+    [],
+    [],
+    [{"field": "prop.n", "op": "exists", "value": True}],
+    [{"field": "path", "op": "not_equals", "value": "/b/c"}],
+]
+PERSON_FILTERS = [
+    [],
+    [],
+    [{"field": "campaign", "op": "equals", "value": "c1"}],
+    [{"field": "device", "op": "in", "value": ["mobile"]}],
+    [{"field": "landing", "op": "starts_with", "value": "/a"}],
+]
+
+# Offsets in minutes: coarse steps make equal timestamps common; the range is day 0.
+minutes = st.one_of(
+    st.integers(-180, 1440 + 180).map(lambda m: m - m % 30),
+    st.sampled_from([-1, 0, 1, 1439, 1440, 1441]),
+)
+
+
+@st.composite
+def event(draw: st.DrawFn, i: int) -> dict[str, Any]:
+    type_ = draw(st.sampled_from(["pageview", "pageview", "click", "event"]))
+    e: dict[str, Any] = {
+        "event_id": uuid.UUID(int=draw(st.integers(0, 2**64 - 1)) * 2**64 + i),
+        "type": type_,
+        "name": draw(st.sampled_from(["signup", "buy"])) if type_ == "event" else "",
+        "ts": BASE
+        + timedelta(minutes=draw(minutes), milliseconds=draw(st.sampled_from([0, 0, 1]))),
+        "visitor_id": draw(st.sampled_from(["v0", "v1", "v2", "v3"])),
+        "user_id": draw(st.sampled_from(["", "", "", "u0", "u1"])),
+        "path": draw(st.sampled_from(["/", "/a", "/b/c", "/b"])),
+        "utm_campaign": draw(st.sampled_from(["", "", "c1", "c2"])),
+        "source": draw(st.sampled_from(["", "google"])),
+        "device": draw(st.sampled_from(["mobile", "desktop"])),
+        "country": draw(st.sampled_from(["US", "DE"])),
+        "value": draw(st.sampled_from([0.0, 0.0, 10.0])),
+    }
+    if draw(st.booleans()):
+        e["props"] = {"n": str(draw(st.integers(0, 5)))}
+    return e
+
+
+@st.composite
+def event_set(draw: st.DrawFn) -> list[dict[str, Any]]:
+    size = draw(st.integers(0, 10))
+    return [draw(event(i)) for i in range(size)]
+
+
+@st.composite
+def definition(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(2, 4))
+    stages = []
+    for k in range(n):
+        rules = draw(st.lists(st.sampled_from(RULES), min_size=1, max_size=2))
+        stages.append({"key": f"s{k}", "rules": rules})
+    return validate_definition(
+        {
+            "stages": stages,
+            "mode": draw(st.sampled_from(["ordered", "strict", "any"])),
+            "window": draw(st.sampled_from([60, 1800, 3600, 86400])),
+        }
+    )
+
+
+def compare(engine: dict[str, Any], expected: dict[str, Any], context: str) -> None:
+    assert engine["persons"] == expected["persons"], context
+    _compare_stages(engine["stages"], expected["stages"], context)
+    if "breakdown" in expected:
+        got = {b["value"]: b["stages"] for b in engine["breakdown"]}
+        assert set(got) == set(expected["breakdown"]), context
+        for value, stages in expected["breakdown"].items():
+            _compare_stages(got[value], stages, f"{context} breakdown={value!r}")
+
+
+def _compare_stages(got: list[dict[str, Any]], want: list[dict[str, Any]], context: str) -> None:
+    for g, w in zip(got, want, strict=True):
+        where = f"{context} stage={w['key']}"
+        assert g["persons"] == w["persons"], where
+        assert g["conversion_from_previous"] == w["conversion_from_previous"], where
+        assert g["conversion_from_start"] == w["conversion_from_start"], where
+        assert g["dropoff"] == w["dropoff"], where
+        assert g["skipped"] == w["skipped"], where
+        assert g["time_from_previous"]["mean_s"] == w["prev_mean_s"], where
+        assert g["time_from_previous"]["median_s"] == w["prev_median_s"], where
+        assert g["time_from_first_click"]["median_s"] == w["first_median_s"], where
+        assert g["time_from_first_click"]["p90_s"] == w["first_p90_s"], where
+        assert [b["persons"] for b in g["time_from_first_click"]["histogram"]] == w["histogram"], (
+            where
+        )
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    d=definition(),
+    sets=st.lists(event_set(), min_size=BATCH, max_size=BATCH),
+    event_filters=st.sampled_from(EVENT_FILTERS),
+    person_filters=st.sampled_from(PERSON_FILTERS),
+    breakdown=st.sampled_from([None, None, "campaign", "device", "landing", "source"]),
+    limit=st.sampled_from([1, 2, 10]),
+    window_override=st.sampled_from([None, None, 600]),
+)
+def test_engine_matches_oracle(
+    store: Store,
+    d: dict[str, Any],
+    sets: list[list[dict[str, Any]]],
+    event_filters: list[dict[str, Any]],
+    person_filters: list[dict[str, Any]],
+    breakdown: str | None,
+    limit: int,
+    window_override: int | None,
+) -> None:
+    keys = [f"or{uuid.uuid4().hex[:12]}" for _ in sets]
+    rows = []
+    for key, events in zip(keys, sets, strict=True):
+        for e in events:
+            e["site_id"] = key
+            rows.append(e)
+    load(store, rows)
+    query = ReportQuery(
+        DAY,
+        DAY,
+        window=window_override,
+        event_filters=event_filters,
+        person_filters=person_filters,
+        breakdown=breakdown,
+        breakdown_limit=limit,
+    )
+    reports = funnel_reports_by_site(store, keys, d, query)
+    window = window_override or d["window"]
+    for key, events in zip(keys, sets, strict=True):
+        expected = oracle.report(
+            events,
+            d,
+            mode=d["mode"],
+            window_s=window,
+            start=query.start_ms,
+            end=query.end_ms,
+            event_filters=event_filters,
+            person_filters=person_filters,
+            breakdown=breakdown,
+            limit=limit,
+        )
+        compare(reports[key], expected, f"mode={d['mode']} window={window} site={key}")
