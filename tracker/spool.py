@@ -9,8 +9,12 @@ Layout under `<data dir>/spool/slot-N/` (one slot per serving process, held with
   is written before the insert and replayed with the same dedup token after a crash, so
   ClickHouse drops the replay if the first attempt had already landed.
 
-Appends use group commit: every appender writes under a lock, then one fdatasync covers all
-writes made so far, so concurrent requests share the cost of the disk flush.
+Every append is written to the segment file before the collector answers 202, so an
+acknowledged event survives the process being killed (the kernel holds the bytes). Flushing to
+the disk itself (fdatasync) happens every SYNC_INTERVAL seconds in the background by default,
+which bounds what an operating-system crash or power cut could lose; with
+`sync_each_append=True` every append waits for fdatasync instead (group commit: one flush
+covers every write made so far, so concurrent requests share its cost).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+SYNC_INTERVAL = 0.2  # seconds between background fdatasyncs
 HEADER_LEN = 26  # b"F" + 8 + 8 + 8 hex digits + b"\n"
 _SEG_RE = re.compile(r"^seg-(\d{12})\.log$")
 
@@ -102,8 +107,15 @@ def read_frames(
 class Spool:
     """One process's spool slot: appends from request threads, reads by the writer thread."""
 
-    def __init__(self, root: Path, max_bytes: int, segment_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        max_bytes: int,
+        segment_bytes: int | None = None,
+        sync_each_append: bool = False,
+    ) -> None:
         self.root = root
+        self.sync_each_append = sync_each_append
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes or max(64 * 1024, min(64 << 20, max_bytes // 8))
         self.dir: Path | None = None
@@ -248,8 +260,16 @@ class Spool:
             self._seq += 1
             my_seq = self._seq
             position = (self._seg, self._size)
-        self._sync(my_seq)
+        if self.sync_each_append:
+            self._sync(my_seq)
         return position
+
+    def sync(self) -> None:
+        """Flush every append made so far to the disk (called periodically by the writer)."""
+        with self._lock:
+            target = self._seq
+        if target > self._synced and self._fd >= 0:
+            self._sync(target)
 
     def _rotate(self) -> None:
         """Called with _lock held: finish the current segment and start the next."""

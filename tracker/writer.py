@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from tracker.clickhouse import Store, StoreUnavailableError
-from tracker.spool import Batch, Position, Spool
+from tracker.spool import SYNC_INTERVAL, Batch, Position, Spool
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ class BatchWriter:
                 self._first_pending_at = 0.0
             thread = threading.Thread(target=self._run, name="funnel-batch-writer", daemon=True)
             thread.start()
+            syncer = threading.Thread(target=self._sync_loop, name="funnel-spool-sync", daemon=True)
+            syncer.start()
             self._thread = thread
             atexit.register(self.stop)
 
@@ -163,6 +165,15 @@ class BatchWriter:
                 if not wrote:
                     self._first_pending_at = None
                 self._cond.notify_all()
+
+    def _sync_loop(self) -> None:
+        while not self._stop:
+            time.sleep(SYNC_INTERVAL)
+            try:
+                self.spool.sync()
+            except OSError as exc:  # the spool directory vanished (tests) or the disk failed
+                log.error("spool fdatasync failed: %s", exc)
+                return
 
     def _due(self) -> bool:
         if self.spool.pending is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from flask import Flask
 
 from tracker.collector.state import Collector
-from tracker.collector.views import bp
+from tracker.collector.views import CollectFastPath, bp
 
 blueprints = [bp]
 
@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
     app.extensions["funnel_writer"] = state.writer
     app.extensions["funnel_ready_checks"].append(("spool", state.ready))
     app.register_blueprint(bp)
+    app.wsgi_app = CollectFastPath(app.wsgi_app, state)  # type: ignore[method-assign]
     csrf = app.extensions.get("csrf")
     if csrf is not None:
         for blueprint in blueprints:

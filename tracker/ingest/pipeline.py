@@ -122,10 +122,10 @@ class Pipeline:
         return event
 
     def enrich_url(self, event: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        host, path, query, params = urls.split_url(event["url"])
+        host, path, query, utm, cid, ctype = urls.url_facts(event["url"])
         event["host"], event["path"], event["query"] = host, path, query
-        event.update(urls.campaign(params))
-        event["click_id"], event["click_id_type"] = urls.click_id(params)
+        event.update(utm)
+        event["click_id"], event["click_id_type"] = cid, ctype
         return event
 
     def enrich_referrer(self, event: dict[str, Any], ctx: Context) -> dict[str, Any]:
@@ -137,7 +137,7 @@ class Pipeline:
     def enrich_geo(self, event: dict[str, Any], ctx: Context) -> dict[str, Any]:
         if "country" in event:
             return event  # an import's context already says where
-        if event["_ip"] is ctx.ip and ctx.mode != "import":
+        if ctx.mode != "import":
             if ctx._geo is None:
                 ctx._geo = self.geo.resolve(ctx.ip, ctx.headers)
             geo = ctx._geo
@@ -217,6 +217,9 @@ _STRING_COLUMNS = (
 )
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def serialize(event: dict[str, Any], site: str, received: str) -> bytes:
     """One JSONEachRow line holding only the columns that differ from their defaults."""
     row: dict[str, Any] = {
@@ -226,10 +229,8 @@ def serialize(event: dict[str, Any], site: str, received: str) -> bytes:
         "ts": format_ms(event["ts"]),
         "received_at": received,
     }
-    for column in _STRING_COLUMNS:
-        value = event.get(column)
-        if value:
-            row[column] = value
+    get = event.get
+    row.update({column: value for column in _STRING_COLUMNS if (value := get(column))})
     if event.get("clock_skewed"):
         row["clock_skewed"] = 1
     if event.get("outbound"):
@@ -241,7 +242,7 @@ def serialize(event: dict[str, Any], site: str, received: str) -> bytes:
     if event.get("props"):
         row["props"] = event["props"]
     try:
-        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+        return _encode(row).encode("utf-8") + b"\n"
     except UnicodeEncodeError:
         raise Drop("invalid_encoding", "a string holds an unpaired surrogate") from None
 

@@ -7,6 +7,8 @@ referrer host, else "direct".
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from tracker.ingest.urls import CLICK_IDS, split_url
 
 # Search engines: registrable-name label -> (source, keyword parameters).
@@ -133,6 +135,45 @@ def attribute(
     referrer: str, page_host: str, utm: dict[str, str], click_type: str
 ) -> dict[str, str]:
     """source, medium, referrer_host and the search keyword (utm_term) for one event."""
+    return dict(
+        _attribute(
+            referrer,
+            page_host,
+            utm.get("utm_source", ""),
+            utm.get("utm_medium", ""),
+            bool(utm.get("utm_campaign")),
+            utm.get("utm_term", ""),
+            click_type,
+        )
+    )
+
+
+@lru_cache(maxsize=8192)
+def _attribute(
+    referrer: str,
+    page_host: str,
+    utm_source: str,
+    utm_medium: str,
+    has_campaign: bool,
+    utm_term: str,
+    click_type: str,
+) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        _classify(
+            referrer, page_host, utm_source, utm_medium, has_campaign, utm_term, click_type
+        ).items()
+    )
+
+
+def _classify(
+    referrer: str,
+    page_host: str,
+    utm_source: str,
+    utm_medium: str,
+    has_campaign: bool,
+    utm_term: str,
+    click_type: str,
+) -> dict[str, str]:
     ref_host, _path, _query, ref_params = split_url(referrer)
     kind, network, keyword = "", "", ""
     if ref_host:
@@ -150,9 +191,9 @@ def attribute(
     internal = _same_site(ref_host, page_host)
     click_network, click_paid = CLICK_IDS.get(click_type, ("", False))
 
-    utm_source = utm.get("utm_source", "").strip().lower()
-    utm_medium = utm.get("utm_medium", "").strip().lower()
-    tagged = bool(utm_source or utm_medium or utm.get("utm_campaign") or click_type)
+    utm_source = utm_source.strip().lower()
+    utm_medium = utm_medium.strip().lower()
+    tagged = bool(utm_source or utm_medium or has_campaign or click_type)
 
     if not tagged and internal:
         return {"source": "", "medium": "", "referrer_host": ref_host, "utm_term": ""}
@@ -174,5 +215,5 @@ def attribute(
         medium = "social" if utm_source in SOCIAL_NAMES else "referral"
     else:
         medium = "direct"
-    term = utm.get("utm_term", "") or keyword
+    term = utm_term or keyword
     return {"source": source, "medium": medium, "referrer_host": ref_host, "utm_term": term}

@@ -3,6 +3,7 @@ Piwik pk_* aliases) and advertising click ids."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 _CAP = 200  # campaign values land in LowCardinality columns
@@ -85,3 +86,12 @@ def click_id(params: dict[str, str]) -> tuple[str, str]:
             if value:
                 return value[:500], name
     return "", ""
+
+
+@lru_cache(maxsize=8192)
+def url_facts(url: str) -> tuple[str, str, str, tuple[tuple[str, str], ...], str, str]:
+    """(host, path, query, campaign items, click id, click id type), cached: sites have few
+    distinct URLs compared with their number of hits."""
+    host, path, query, params = split_url(url)
+    cid, ctype = click_id(params)
+    return host, path, query, tuple(campaign(params).items()), cid, ctype

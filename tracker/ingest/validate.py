@@ -13,6 +13,7 @@ from tracker.ingest.errors import Drop
 
 EVENT_TYPES = frozenset(("pageview", "click", "event"))
 _DIGITS = re.compile(r"^-?\d{1,16}(\.\d+)?$")
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MIN_MS = 0  # 1970-01-01
 _MAX_MS = 7_258_118_400_000  # 2200-01-01
 
@@ -125,6 +126,8 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
     raw_id = raw.get("id")
     if raw_id is None or raw_id == "":
         event_id = ""
+    elif isinstance(raw_id, str) and _CANONICAL_UUID.match(raw_id):
+        event_id = raw_id  # already canonical: skip the parse on the hot path
     else:
         if not isinstance(raw_id, str):
             raise Drop("invalid_id", "id must be a UUID string")
@@ -152,9 +155,7 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
         raise Drop("invalid_url", "url must start with http:// or https://")
 
     element = raw.get("element")
-    if element is None:
-        element = {}
-    elif not isinstance(element, dict):
+    if element is not None and not isinstance(element, dict):
         raise Drop("invalid_field", "element must be an object")
 
     screen = raw.get("screen_width")
@@ -169,7 +170,7 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
     if outbound is not None and not isinstance(outbound, bool | int):
         raise Drop("invalid_field", "outbound must be a boolean")
 
-    return {
+    event = {
         "event_id": event_id,
         "type": etype,
         "name": name,
@@ -181,14 +182,16 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
         "visitor_id": _ident(raw, "visitor"),
         "session_id": _ident(raw, "session"),
         "user_id": _ident(raw, "user"),
-        "element_tag": _text(element, "tag", 64).lower(),
-        "element_text": _text(element, "text", L.MAX_ELEMENT_TEXT_CHARS),
-        "element_href": _text(element, "href", L.MAX_URL_CHARS),
-        "element_id": _text(element, "id", 256),
-        "element_selector": _text(element, "selector", L.MAX_SELECTOR_CHARS),
         "props": _props(raw.get("props")),
         "value": _number(raw, "value"),
         "screen_width": screen_width,
         "language": _text(raw, "language", L.MAX_LANGUAGE_CHARS),
         "outbound": 1 if outbound else 0,
     }
+    if element:
+        event["element_tag"] = _text(element, "tag", 64).lower()
+        event["element_text"] = _text(element, "text", L.MAX_ELEMENT_TEXT_CHARS)
+        event["element_href"] = _text(element, "href", L.MAX_URL_CHARS)
+        event["element_id"] = _text(element, "id", 256)
+        event["element_selector"] = _text(element, "selector", L.MAX_SELECTOR_CHARS)
+    return event
