@@ -147,3 +147,158 @@ def inline_report(site_key: str) -> Any:
         args.update(extra)
     query = parse_report_query(args, site)
     return jsonify(build(_store(), site, definition, query))
+
+
+def _int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise QueryError(f"{name} must be a whole number") from None
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.get("/sites/<site_key>/funnels/<int:funnel_id>/report.csv")
+@require_token
+@handle_input_errors
+def funnel_report_csv(site_key: str, funnel_id: int) -> Any:
+    from tracker.reports import funnel_report as build
+    from tracker.reports import report_csv
+
+    site = site_for_request(site_key)
+    funnel = _funnel_or_404(site, funnel_id)
+    query = parse_report_query(request.args, site)
+    report = build(_store(), site, funnel_service.funnel_definition(funnel), query)
+    return _csv_response(report_csv(report), f"funnel-{funnel_id}-report.csv")
+
+
+@bp.get("/sites/<site_key>/funnels/<int:funnel_id>/trends")
+@require_token
+@handle_input_errors
+def funnel_trends(site_key: str, funnel_id: int) -> Any:
+    from tracker.reports import funnel_trends as build
+
+    site = site_for_request(site_key)
+    funnel = _funnel_or_404(site, funnel_id)
+    query = parse_report_query(request.args, site)
+    interval = request.args.get("interval", "month")
+    return jsonify(build(_store(), site, funnel_service.funnel_definition(funnel), query, interval))
+
+
+@bp.get("/sites/<site_key>/funnels/<int:funnel_id>/pipeline")
+@require_token
+@handle_input_errors
+def funnel_pipeline(site_key: str, funnel_id: int) -> Any:
+    from tracker.reports import funnel_pipeline as build
+
+    site = site_for_request(site_key)
+    funnel = _funnel_or_404(site, funnel_id)
+    query = parse_report_query(request.args, site)
+    return jsonify(build(_store(), site, funnel_service.funnel_definition(funnel), query))
+
+
+def _persons(site_key: str, funnel_id: int) -> dict[str, Any]:
+    from tracker.reports import funnel_persons
+
+    site = site_for_request(site_key)
+    funnel = _funnel_or_404(site, funnel_id)
+    query = parse_report_query(request.args, site)
+    stage = request.args.get("stage")
+    if not stage:
+        raise QueryError("stage is required (a stage key of the funnel)")
+    return funnel_persons(
+        _store(),
+        site,
+        funnel_service.funnel_definition(funnel),
+        query,
+        stage,
+        request.args.get("status", "reached"),
+        page=_int_arg("page", 1),
+        per_page=_int_arg("per_page", 50),
+    )
+
+
+@bp.get("/sites/<site_key>/funnels/<int:funnel_id>/persons")
+@require_token
+@handle_input_errors
+def funnel_persons(site_key: str, funnel_id: int) -> Any:
+    return jsonify(_persons(site_key, funnel_id))
+
+
+@bp.get("/sites/<site_key>/funnels/<int:funnel_id>/persons.csv")
+@require_token
+@handle_input_errors
+def funnel_persons_csv(site_key: str, funnel_id: int) -> Any:
+    from tracker.reports import persons_csv
+
+    result = _persons(site_key, funnel_id)
+    return _csv_response(persons_csv(result), f"funnel-{funnel_id}-persons.csv")
+
+
+@bp.get("/sites/<site_key>/persons/<path:person_id>/journey")
+@require_token
+@handle_input_errors
+def person_journey(site_key: str, person_id: str) -> Any:
+    """Events of a person; labelled with the stages of ?funnel=<id> (default: first funnel)."""
+    from tracker.reports import person_journey as build
+
+    site = site_for_request(site_key)
+    funnel_id = request.args.get("funnel")
+    funnel: Funnel | None
+    if funnel_id:
+        if not funnel_id.isdigit():
+            raise QueryError("funnel must be a funnel id")
+        funnel = _funnel_or_404(site, int(funnel_id))
+    else:
+        funnels = funnel_service.list_funnels(db.session, site)
+        funnel = funnels[0] if funnels else None
+    definition = funnel_service.funnel_definition(funnel) if funnel else None
+    result = build(_store(), site, definition, person_id)
+    result["funnel_id"] = funnel.id if funnel else None
+    return jsonify(result)
+
+
+@bp.get("/sites/<site_key>/funnels/<int:funnel_id>/preview")
+@require_token
+@handle_input_errors
+def funnel_preview(site_key: str, funnel_id: int) -> Any:
+    from tracker.reports import stage_preview
+
+    site = site_for_request(site_key)
+    funnel = _funnel_or_404(site, funnel_id)
+    definition = funnel_service.funnel_definition(funnel)
+    return jsonify(stage_preview(_store(), site, definition, days=_int_arg("days", 30)))
+
+
+@bp.post("/sites/<site_key>/funnel-preview")
+@require_token
+@handle_input_errors
+def inline_preview(site_key: str) -> Any:
+    from tracker.reports import stage_preview
+
+    site = site_for_request(site_key)
+    body = _json_body()
+    definition = body.get("definition", body) if "stages" not in body else body
+    return jsonify(stage_preview(_store(), site, definition, days=_int_arg("days", 30)))
+
+
+@bp.get("/sites/<site_key>/values/<path:field>")
+@require_token
+@handle_input_errors
+def field_values(site_key: str, field: str) -> Any:
+    """Top values of a field by persons in the range (for pickers and breakdowns)."""
+    from tracker.reports import top_values
+
+    site = site_for_request(site_key)
+    query = parse_report_query(request.args, site)
+    limit = _int_arg("limit", 20)
+    return jsonify({"field": field, "values": top_values(_store(), site, field, query, limit)})

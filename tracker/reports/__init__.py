@@ -3,12 +3,26 @@ top values and CSV exports. The API and the dashboard both call these functions.
 
 from __future__ import annotations
 
+from tracker.reports.csv_export import persons_csv, report_csv
+from tracker.reports.explore import stage_preview, top_values
+from tracker.reports.persons import funnel_persons, person_journey
+from tracker.reports.pipeline import funnel_pipeline
 from tracker.reports.query import QueryError, ReportQuery, parse_report_query
-from tracker.reports.report import funnel_report
+from tracker.reports.report import funnel_report, funnel_reports_by_site
+from tracker.reports.trends import funnel_trends
 
 __all__ = [
     "QueryError",
     "ReportQuery",
+    "funnel_persons",
+    "funnel_pipeline",
     "funnel_report",
+    "funnel_reports_by_site",
+    "funnel_trends",
     "parse_report_query",
+    "person_journey",
+    "persons_csv",
+    "report_csv",
+    "stage_preview",
+    "top_values",
 ]

@@ -41,6 +41,19 @@ HISTOGRAM_EDGES = (60, 600, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86
 HISTOGRAM_LABELS = ("<1m", "1-10m", "10m-1h", "1-6h", "6-24h", "1-3d", "3-7d", "7-30d", "30d+")
 
 
+def identity_join(site_cond: str, alias: str = "e") -> str:
+    """LEFT JOIN giving `i.uid`: the user a visitor first identified as ('' if never)."""
+    return f"""LEFT ANY JOIN (
+            SELECT site_id, visitor_id, argMin(user_id, (ts, toString(event_id))) AS uid
+            FROM events
+            WHERE {site_cond} AND user_id != ''
+            GROUP BY site_id, visitor_id
+        ) AS i ON {alias}.site_id = i.site_id AND {alias}.visitor_id = i.visitor_id"""
+
+
+PERSON_EXPR = "if(i.uid != '', i.uid, e.visitor_id)"
+
+
 @dataclass
 class Plan:
     sql: str  # SELECT yielding one row per person (see person_columns)
@@ -79,9 +92,13 @@ def build_plan(
     params: Params | None = None,
     start_ms: int | None = None,
     end_ms: int | None = None,
-    now_ms: int | None = None,
+    periods: list[tuple[int, int]] | None = None,
 ) -> Plan:
-    """Per-person rows for the definition over [start_ms, end_ms) (the query's range)."""
+    """Per-person rows for the definition over [start_ms, end_ms) (the query's range).
+
+    With `periods` ([start, end) pairs in epoch ms) every person is evaluated once per period
+    as if that period were the report's range; rows then carry the period in `ps`/`pe`.
+    """
     params = params or Params()
     stages = definition["stages"]
     n = len(stages)
@@ -94,10 +111,23 @@ def build_plan(
         site_cond = f"site_id IN {params.add(site_key, 'Array(String)')}"
     else:
         site_cond = f"site_id = {params.add(site_key, 'String')}"
+    if periods:
+        start, end = min(p[0] for p in periods), max(p[1] for p in periods)
     p_start = params.add(start, "Int64")
     p_end = params.add(end, "Int64")
     p_w = params.add(window * 1000, "Int64")
     p_hi = params.add(end + window * 1000, "Int64")
+    if periods:
+        p_periods = params.add([tuple(p) for p in periods], "Array(Tuple(Int64, Int64))")
+        t_expr = "toInt64(toUnixTimestamp64Milli(ts))"
+        source = f"""(SELECT *, per.1 AS ps, per.2 AS pe FROM events
+            ARRAY JOIN arrayFilter(p -> {t_expr} >= p.1 AND {t_expr} <= p.2 + {p_w},
+                {p_periods}) AS per
+            WHERE {site_cond})"""
+        bounds = "e.ps AS ps, e.pe AS pe"
+    else:
+        source = "events"
+        bounds = f"{p_start} AS ps, {p_end} AS pe"
     mask = compile_mask(stages, params, "e")
     event_filter = compile_conditions(query.event_filters, params, "e")
 
@@ -108,23 +138,19 @@ def build_plan(
     events_sql = f"""
         SELECT
             e.site_id AS site,
-            if(i.uid != '', i.uid, e.visitor_id) AS person,
+            {PERSON_EXPR} AS person,
             toInt64(toUnixTimestamp64Milli(e.ts)) AS t,
             {mask} AS mask,
             if(mask = 0, 255, bitCount(bitXor(mask, mask - 1)) - 1) AS minst,
             e.value AS v,
             toString(e.event_id) AS eid,
-            (t >= {p_start} AND t < {p_end}) AS in_range,
+            {bounds},
+            (t >= ps AND t < pe) AS in_range,
             ({touch_any}) AS has_touch,
             tuple({touch_cols}) AS touch_row,
             tuple({first_cols}) AS first_row
-        FROM events AS e
-        LEFT ANY JOIN (
-            SELECT site_id, visitor_id, argMin(user_id, (ts, toString(event_id))) AS uid
-            FROM events
-            WHERE {site_cond} AND user_id != ''
-            GROUP BY site_id, visitor_id
-        ) AS i ON e.site_id = i.site_id AND e.visitor_id = i.visitor_id
+        FROM {source} AS e
+        {identity_join(site_cond)}
         WHERE e.{site_cond}
           AND e.ts >= fromUnixTimestamp64Milli({p_start}, 'UTC')
           AND e.ts <= fromUnixTimestamp64Milli({p_hi}, 'UTC')
@@ -136,13 +162,15 @@ def build_plan(
         SELECT
             site,
             person,
+            ps,
+            pe,
             arraySort(x -> (x.1, x.2, x.3), groupArrayIf((t, minst, mask, v), {keep})) AS evs,
             minIf(t, in_range) AS first_ms,
             argMinIf(touch_row, (t, minst, mask, eid), in_range AND has_touch) AS touch,
             argMinIf(first_row, (t, minst, mask, eid), in_range) AS first,
             countIf(in_range) AS events_in_range
         FROM ({events_sql})
-        GROUP BY site, person
+        GROUP BY site, person, ps, pe
         HAVING events_in_range > 0
     """
     # Each step is its own subquery layer: ClickHouse inlines alias references, so chaining
@@ -153,7 +181,7 @@ def build_plan(
     ]
     if mode == "any":
         layers += [
-            f"""arrayFirstIndex((m, x) -> m != 0 AND x >= {p_start} AND x < {p_end}, masks, ts)
+            """arrayFirstIndex((m, x) -> m != 0 AND x >= ps AND x < pe, masks, ts)
                 AS anchor""",
             f"""anchor > 0 AS in_funnel, ts[anchor] AS t0,
             arrayMap(k -> arrayFirstIndex((m, x) -> bitTest(m, k - 1) AND x >= ts[anchor]
@@ -161,14 +189,15 @@ def build_plan(
             f"""arrayMap(f -> toUInt8(in_funnel AND f > 0), firsts) AS hit,
             arrayMap(f -> if(f > 0, ts[f], 0), firsts) AS tk,
             [[toUInt32(anchor)]] AS attempts,
-            if(firsts[{n}] > 0, vals[firsts[{n}]], 0) AS sale_value, t0 AS close_start""",
+            if(firsts[{n}] > 0, vals[firsts[{n}]], 0) AS sale_value, t0 AS close_start,
+            t0 AS last_start""",
             f"""arrayMap(k -> if(k > 1, tk[k - 1], tk[k]), range(1, {n + 1})) AS tprev,
             arraySum(arrayMap(k -> bitShiftLeft(toUInt32(hit[k]), k - 1), range(1, {n + 1})))
                 AS matched, arraySum(hit) AS reach""",
         ]
     else:
         layers.append(
-            f"""arrayFilter(i -> bitTest(masks[i], 0) AND ts[i] >= {p_start} AND ts[i] < {p_end},
+            """arrayFilter(i -> bitTest(masks[i], 0) AND ts[i] >= ps AND ts[i] < pe,
                 arrayEnumerate(masks)) AS starts"""
         )
         if mode == "strict":
@@ -201,7 +230,8 @@ def build_plan(
             arrayMap(k -> if(reach >= k, ts[best[k][greatest(k - 1, 1)]], 0), range(1, {n + 1}))
                 AS tprev,
             if(reach = {n}, vals[best[{n}][{n}]], 0) AS sale_value,
-            if(reach = {n}, ts[best[{n}][1]], 0) AS close_start""",
+            if(reach = {n}, ts[best[{n}][1]], 0) AS close_start,
+            arrayMax(arrayMap(a -> if(length(a) = reach, ts[a[1]], 0), attempts)) AS last_start""",
         ]
     layers.append("arrayPushFront(arrayPopBack(hit), toUInt8(0)) AS hit_prev")
     sql = grouped_sql

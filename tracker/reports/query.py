@@ -42,6 +42,8 @@ class ReportQuery:
     event_filters: list[dict[str, Any]] = field(default_factory=list)
     breakdown: str | None = None
     breakdown_limit: int = DEFAULT_BREAKDOWN_LIMIT
+    # False when from/to were not given: trends and pipeline then pick their own default span.
+    explicit_range: bool = True
 
     @property
     def start_ms(self) -> int:
@@ -114,7 +116,12 @@ def parse_report_query(args: Mapping[str, Any], site: Site | None = None) -> Rep
         raise QueryError("from must not be after to")
     if (date_to - date_from).days > MAX_RANGE_DAYS:
         raise QueryError(f"the date range may span at most {MAX_RANGE_DAYS} days")
-    query = ReportQuery(date_from=date_from, date_to=date_to, timezone=tz)
+    query = ReportQuery(
+        date_from=date_from,
+        date_to=date_to,
+        timezone=tz,
+        explicit_range=bool(args.get("from") or args.get("to")),
+    )
     mode = args.get("mode")
     if mode:
         if mode not in MODES:
@@ -153,8 +160,8 @@ def parse_report_query(args: Mapping[str, Any], site: Site | None = None) -> Rep
             query.breakdown_limit = int(str(limit))
         except ValueError:
             raise QueryError("limit must be a whole number") from None
-        if not 1 <= query.breakdown_limit <= 100:
-            raise QueryError("limit must be between 1 and 100")
+        if not 1 <= query.breakdown_limit <= 1000:
+            raise QueryError("limit must be between 1 and 1000")
     return query
 
 

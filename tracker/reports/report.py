@@ -22,18 +22,17 @@ from tracker.stages.operators import Params
 OTHER = "other"
 
 
-def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params, by_site: bool = False) -> str:
+def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params, group: str = "''") -> str:
     """Totals per stage (is_total = 1) and, with a breakdown, per value with the values
     beyond the top N merged into "other" (quantile states merge exactly)."""
     bexpr = attr_expr(query.breakdown) if query.breakdown else "''"
-    site = "site" if by_site else "''"
     limit = params.add(query.breakdown_limit, "UInt32")
     filters = person_filter_sql(query, params)
     edges = ", ".join(str(e * 1000) for e in HISTOGRAM_EDGES)
     nb = len(HISTOGRAM_LABELS)
     buckets = ", ".join(f"countIf(h = 1 AND bucket = {i})" for i in range(nb))
     inner = f"""
-        SELECT {site} AS site_key, {bexpr} AS bval, k,
+        SELECT {group} AS site_key, {bexpr} AS bval, k,
             count() AS members,
             countIf(h = 1) AS persons,
             countIf(NOT bitTest(matched, k - 1) AND bitShiftRight(matched, k) != 0) AS skipped,
@@ -137,13 +136,35 @@ def funnel_reports_by_site(
     timer = ReportTimer()
     params = Params()
     plan = build_plan(list(site_keys), definition, query, params)
-    rows = timer.rows(store, _aggregate_sql(plan.sql, query, params, by_site=True), params.values)
+    rows = timer.rows(store, _aggregate_sql(plan.sql, query, params, group="site"), params.values)
     grouped: dict[str, list[tuple[Any, ...]]] = {key: [] for key in site_keys}
     for row in rows:
         grouped.setdefault(str(row[-1]), []).append(row)
     return {
         key: _shape(definition, query, plan.mode, plan.window, key_rows, timer.ms)
         for key, key_rows in grouped.items()
+    }
+
+
+def stage_counts_by_period(
+    store: Store,
+    site_key: str,
+    definition: dict[str, Any],
+    query: ReportQuery,
+    periods: list[tuple[int, int]],
+    timer: ReportTimer,
+) -> dict[int, dict[str, Any]]:
+    """Reports keyed by period start (epoch ms), each period evaluated as its own range."""
+    params = Params()
+    plan = build_plan(site_key, definition, query, params, periods=periods)
+    sql = _aggregate_sql(plan.sql, query, params, group="ps")
+    rows = timer.rows(store, sql, params.values)
+    grouped: dict[int, list[tuple[Any, ...]]] = {p[0]: [] for p in periods}
+    for row in rows:
+        grouped.setdefault(int(row[-1]), []).append(row)
+    return {
+        start: _shape(definition, query, plan.mode, plan.window, key_rows, timer.ms)
+        for start, key_rows in grouped.items()
     }
 
 

@@ -1,0 +1,281 @@
+"""Table tests pinning the edges of the semantics, through the JSON API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.stages.conftest import load
+from tracker.clickhouse import Store
+from tracker.models import Site
+
+DAY = datetime(2026, 4, 10, tzinfo=UTC)
+RANGE = {"from": "2026-04-10", "to": "2026-04-10"}
+THREE = {
+    "name": "three",
+    "window": "1h",
+    "stages": [
+        {"key": "visit", "rules": [{"type": "pageview"}]},
+        {"key": "click", "rules": [{"type": "click"}]},
+        {"key": "buy", "rules": [{"type": "event", "name": "buy"}]},
+    ],
+}
+
+
+def ev(site: Site, visitor: str, type_: str, at: timedelta, **extra: Any) -> dict[str, Any]:
+    return {
+        "site_id": site.key,
+        "event_id": uuid.uuid4(),
+        "visitor_id": visitor,
+        "type": type_,
+        "name": "buy" if type_ == "event" else "",
+        "ts": DAY + at,
+        **extra,
+    }
+
+
+def report(client: FlaskClient, site: Site, auth: dict, events: list, **args: Any) -> dict:
+    res = client.post(f"/api/v1/sites/{site.key}/funnels", json=THREE, headers=auth)
+    fid = res.get_json()["id"]
+    if events:
+        load(client.application.extensions["funnel_store"], events)
+    res = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/report",
+        query_string={**RANGE, **args},
+        headers=auth,
+    )
+    assert res.status_code == 200, res.get_json()
+    return res.get_json()
+
+
+def persons(body: dict) -> list[int]:
+    return [s["persons"] for s in body["stages"]]
+
+
+M = timedelta(minutes=1)
+
+
+def test_empty_range(client: FlaskClient, site: Site, auth: dict) -> None:
+    body = report(client, site, auth, [])
+    assert persons(body) == [0, 0, 0]
+    assert body["stages"][1]["conversion_from_previous"] == 0.0
+    assert body["stages"][0]["time_from_first_click"]["median_s"] is None
+    assert body["range"] == RANGE
+
+
+def test_out_of_order_insert(client: FlaskClient, site: Site, auth: dict) -> None:
+    events = [
+        ev(site, "a", "event", 3 * M),
+        ev(site, "a", "click", 2 * M),
+        ev(site, "a", "pageview", M),
+    ]
+    body = report(client, site, auth, events)
+    assert persons(body) == [1, 1, 1]
+    assert body["stages"][1]["time_from_previous"]["median_s"] == 60.0
+    assert body["stages"][2]["time_from_first_click"]["median_s"] == 120.0
+
+
+def test_same_millisecond_fills_consecutive_stages(
+    client: FlaskClient, site: Site, auth: dict
+) -> None:
+    at = timedelta(hours=1, milliseconds=5)
+    events = [ev(site, "a", "click", at), ev(site, "a", "pageview", at)]
+    body = report(client, site, auth, events)
+    assert persons(body) == [1, 1, 0]
+    assert body["stages"][1]["time_from_previous"]["median_s"] == 0.0
+
+
+def test_one_event_never_fills_two_stages(client: FlaskClient, site: Site, auth: dict) -> None:
+    both = {
+        **THREE,
+        "stages": [
+            {"key": "any1", "rules": [{"type": "any"}]},
+            {"key": "any2", "rules": [{"type": "any"}]},
+            THREE["stages"][2],
+        ],
+    }
+    res = client.post(
+        f"/api/v1/sites/{site.key}/funnel-report", query_string=RANGE, json=both, headers=auth
+    )
+    assert persons(res.get_json()) == [0, 0, 0]
+    load(client.application.extensions["funnel_store"], [ev(site, "a", "pageview", M)])
+    res = client.post(
+        f"/api/v1/sites/{site.key}/funnel-report", query_string=RANGE, json=both, headers=auth
+    )
+    assert persons(res.get_json()) == [1, 0, 0]
+
+
+@pytest.mark.parametrize(("extra_ms", "reached"), [(0, 1), (1, 0)])
+def test_window_boundary_is_inclusive(
+    client: FlaskClient, site: Site, auth: dict, extra_ms: int, reached: int
+) -> None:
+    events = [
+        ev(site, "a", "pageview", M),
+        ev(site, "a", "click", M + timedelta(hours=1, milliseconds=extra_ms)),
+    ]
+    assert persons(report(client, site, auth, events))[1] == reached
+
+
+def test_repeated_stages_count_once_and_time_from_earliest_attempt(
+    client: FlaskClient, site: Site, auth: dict
+) -> None:
+    events = [
+        ev(site, "a", "pageview", 0 * M),
+        ev(site, "a", "pageview", 10 * M),
+        ev(site, "a", "pageview", 70 * M),
+        ev(site, "a", "click", 75 * M),
+    ]
+    body = report(client, site, auth, events)
+    assert persons(body) == [1, 1, 0]
+    # Neither the 0m nor the 10m attempt reaches the click inside 1h; the 70m one does.
+    assert body["stages"][1]["time_from_previous"]["median_s"] == 5 * 60
+    assert body["stages"][1]["time_from_first_click"]["median_s"] == 75 * 60
+
+
+def test_skipped_stage(client: FlaskClient, site: Site, auth: dict) -> None:
+    events = [ev(site, "a", "pageview", M), ev(site, "a", "event", 2 * M)]
+    body = report(client, site, auth, events)
+    assert persons(body) == [1, 0, 0]
+    assert [s["skipped"] for s in body["stages"]] == [0, 1, 0]
+    assert [s["dropoff"] for s in body["stages"]] == [1, 0, 0]
+
+
+def test_entry_before_range_does_not_count(client: FlaskClient, site: Site, auth: dict) -> None:
+    events = [ev(site, "a", "pageview", -M), ev(site, "a", "click", M)]
+    assert persons(report(client, site, auth, events)) == [0, 0, 0]
+
+
+def test_conversion_after_range_end_counts(client: FlaskClient, site: Site, auth: dict) -> None:
+    last = timedelta(hours=23, minutes=50)
+    events = [ev(site, "a", "pageview", last), ev(site, "a", "click", last + 30 * M)]
+    assert persons(report(client, site, auth, events)) == [1, 1, 0]
+
+
+def test_strict_mode_breaks_on_other_events(client: FlaskClient, site: Site, auth: dict) -> None:
+    events = [
+        ev(site, "a", "pageview", M),
+        ev(site, "a", "event", 2 * M, name="other"),
+        ev(site, "a", "click", 3 * M),
+        ev(site, "b", "pageview", M),
+        ev(site, "b", "click", 2 * M),
+    ]
+    assert persons(report(client, site, auth, events, mode="strict")) == [2, 1, 0]
+    assert persons(report(client, site, auth, [], mode="ordered")) == [2, 2, 0]
+
+
+def test_identity_stitches_devices(client: FlaskClient, site: Site, auth: dict) -> None:
+    events = [
+        ev(site, "phone", "pageview", M),
+        ev(site, "phone", "click", 2 * M, user_id="u1"),
+        ev(site, "laptop", "pageview", 5 * M, user_id="u1"),
+        ev(site, "laptop", "event", 6 * M, user_id="u1"),
+    ]
+    body = report(client, site, auth, events)
+    assert persons(body) == [1, 1, 1]
+    res = client.get(f"/api/v1/sites/{site.key}/persons/u1/journey", headers=auth)
+    journey = res.get_json()
+    assert [e["visitor_id"] for e in journey["events"]] == ["phone", "phone", "laptop", "laptop"]
+    assert journey["events"][0]["stages"] == ["trace"]
+
+
+def test_filters_and_breakdown(client: FlaskClient, site: Site, auth: dict) -> None:
+    events = [
+        ev(site, "a", "pageview", M, utm_campaign="spring", device="mobile"),
+        ev(site, "a", "click", 2 * M),
+        ev(site, "b", "pageview", M, utm_campaign="fall", device="desktop"),
+        ev(site, "c", "pageview", M, device="mobile", props={"plan": "pro"}),
+        ev(site, "c", "click", 2 * M),
+    ]
+    body = report(client, site, auth, events, breakdown="campaign")
+    assert {b["value"]: persons(b) for b in body["breakdown"]} == {
+        "spring": [1, 1, 0],
+        "fall": [1, 0, 0],
+        "": [1, 1, 0],
+    }
+    assert persons(report(client, site, auth, [], campaign="spring")) == [1, 1, 0]
+    assert persons(report(client, site, auth, [], device="mobile")) == [2, 2, 0]
+    assert persons(report(client, site, auth, [], filter="prop.plan:equals:pro")) == [1, 0, 0]
+    body = report(client, site, auth, [], breakdown="device", limit="1")
+    assert {b["value"]: persons(b) for b in body["breakdown"]} == {
+        "mobile": [2, 2, 0],
+        "other": [1, 0, 0],
+    }
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"from": "yesterday"},
+        {"mode": "fast"},
+        {"window": "5y"},
+        {"filter": "url"},
+        {"breakdown": "url"},
+        {"filter": "nope:equals:x"},
+    ],
+)
+def test_bad_query_is_400(client: FlaskClient, site: Site, auth: dict, args: dict) -> None:
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][0][
+        "id"
+    ]
+    res = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/report", query_string=args, headers=auth
+    )
+    assert res.status_code == 400
+    assert res.get_json()["error"] == "invalid_query"
+
+
+def test_other_endpoints(client: FlaskClient, site: Site, auth: dict, store: Store) -> None:
+    events = [
+        ev(site, "a", "pageview", M, utm_campaign="=cmd|calc", url="https://x.test/a"),
+        ev(site, "a", "click", 2 * M, element_text="Buy"),
+        ev(site, "a", "event", 3 * M, value=25.0),
+        ev(site, "b", "pageview", M),
+    ]
+    body = report(client, site, auth, events)
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
+        "id"
+    ]
+    base = f"/api/v1/sites/{site.key}/funnels/{fid}"
+    assert persons(body) == [2, 1, 1]
+
+    trends = client.get(
+        f"{base}/trends", query_string={**RANGE, "interval": "day"}, headers=auth
+    ).get_json()
+    assert [p["start"] for p in trends["periods"]] == ["2026-04-10"]
+    assert [s["persons"] for s in trends["periods"][0]["stages"]] == [2, 1, 1]
+
+    pipe = client.get(f"{base}/pipeline", query_string=RANGE, headers=auth).get_json()
+    assert pipe["converted"] == 1 and pipe["sale_value"]["sum"] == 25.0
+    assert pipe["close_rate"] == 0.5
+    assert pipe["average_time_to_close_s"] == 120.0
+
+    res = client.get(
+        f"{base}/persons",
+        query_string={**RANGE, "stage": "visit", "status": "dropped"},
+        headers=auth,
+    )
+    assert [p["id"] for p in res.get_json()["persons"]] == ["b"]
+    res = client.get(f"{base}/persons.csv", query_string={**RANGE, "stage": "visit"}, headers=auth)
+    assert res.mimetype == "text/csv"
+    assert "'=cmd|calc" in res.get_data(as_text=True)
+    res = client.get(
+        f"{base}/report.csv", query_string={**RANGE, "breakdown": "campaign"}, headers=auth
+    )
+    text = res.get_data(as_text=True)
+    assert text.splitlines()[1].startswith("all,visit,Visit,2,")
+    assert "'=cmd|calc,visit" in text
+    res = client.get(f"{base}/persons", query_string={**RANGE, "stage": "nope"}, headers=auth)
+    assert res.status_code == 400
+
+    prev = client.get(f"{base}/preview", query_string={"days": 3650}, headers=auth).get_json()
+    assert [s["persons"] for s in prev["stages"]] == [2, 1, 1]
+    assert prev["stages"][1]["sample_elements"] == ["Buy"]
+    vals = client.get(f"/api/v1/sites/{site.key}/values/campaign", query_string=RANGE, headers=auth)
+    assert vals.get_json()["values"] == [
+        {"value": "", "persons": 1},
+        {"value": "=cmd|calc", "persons": 1},
+    ]

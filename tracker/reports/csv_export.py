@@ -1,0 +1,78 @@
+"""CSV exports of reports and person lists. Cells that a spreadsheet would run as a formula
+(starting with = + - @, or a tab/CR) are prefixed with a quote."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _write(header: list[str], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([safe_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([safe_cell(c) for c in row])
+    return buf.getvalue()
+
+
+STAGE_COLUMNS = [
+    "segment",
+    "stage",
+    "name",
+    "persons",
+    "conversion_from_previous",
+    "conversion_from_start",
+    "dropoff",
+    "skipped",
+    "time_from_previous_mean_s",
+    "time_from_previous_median_s",
+    "time_from_first_click_median_s",
+    "time_from_first_click_p90_s",
+]
+
+
+def _stage_rows(segment: str, stages: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            segment,
+            s["key"],
+            s["name"],
+            s["persons"],
+            s["conversion_from_previous"],
+            s["conversion_from_start"],
+            s["dropoff"],
+            s["skipped"],
+            s["time_from_previous"]["mean_s"],
+            s["time_from_previous"]["median_s"],
+            s["time_from_first_click"]["median_s"],
+            s["time_from_first_click"]["p90_s"],
+        ]
+        for s in stages
+    ]
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    """One row per stage (segment "all"), then per breakdown value."""
+    rows = _stage_rows("all", report["stages"])
+    for group in report.get("breakdown") or []:
+        rows += _stage_rows(str(group["value"]), group["stages"])
+    return _write(STAGE_COLUMNS, rows)
+
+
+def persons_csv(result: dict[str, Any]) -> str:
+    persons = result.get("persons") or []
+    header = ["id", "first_seen", "last_stage", "reached_at"]
+    extra = [k for k in (persons[0] if persons else {}) if k not in header]
+    return _write(header + extra, [[p.get(c) for c in header + extra] for p in persons])

@@ -1,0 +1,108 @@
+"""Helpers for editing definitions: what each stage matches lately, and the top values of a
+field (for filter and rule pickers)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tracker.clickhouse import Store
+from tracker.models import Site
+from tracker.reports.common import ReportTimer, as_definition
+from tracker.reports.engine import PERSON_EXPR, attr_expr, build_plan, identity_join
+from tracker.reports.query import QueryError, ReportQuery
+from tracker.stages.compile import column_for, compile_conditions, compile_stage
+from tracker.stages.fields import ATTRIBUTION_FIELDS, canonical_field, is_known
+from tracker.stages.operators import Params
+
+SAMPLES = 5
+
+
+def stage_preview(store: Store, site: Site, definition: Any, days: int = 30) -> dict[str, Any]:
+    """Per stage over the last `days`: persons and events matching it, sample URLs/elements."""
+    if not 1 <= days <= 3660:
+        raise QueryError("days must be between 1 and 3660")
+    definition = as_definition(definition)
+    params = Params()
+    site_cond = f"site_id = {params.add(site.key, 'String')}"
+    p_since = params.add(int(time.time() * 1000) - days * 86400 * 1000, "Int64")
+    cols = []
+    for k, stage in enumerate(definition["stages"]):
+        cond = compile_stage(stage, params, "e")
+        cols.append(
+            f"""tuple(uniqExactIf(person, m{k}), countIf(m{k}),
+                topKIf({SAMPLES})(url, m{k} AND url != ''),
+                topKIf({SAMPLES})(element_text, m{k} AND element_text != ''))"""
+        )
+        cols[-1] = cols[-1].replace(f"m{k}", f"({cond})")
+    sql = f"""
+        SELECT {", ".join(cols)}
+        FROM (
+            SELECT e.*, {PERSON_EXPR} AS person
+            FROM events AS e
+            {identity_join(site_cond)}
+            WHERE e.{site_cond} AND e.ts >= fromUnixTimestamp64Milli({p_since}, 'UTC')
+        ) AS e
+    """
+    timer = ReportTimer()
+    row = timer.rows(store, sql, params.values)[0]
+    stages = []
+    for stage, (persons, events, urls, elements) in zip(definition["stages"], row, strict=True):
+        stages.append(
+            {
+                "key": stage["key"],
+                "name": stage["name"],
+                "persons": int(persons),
+                "events": int(events),
+                "sample_urls": list(urls),
+                "sample_elements": list(elements),
+            }
+        )
+    return {"days": days, "stages": stages, "sql_ms": timer.ms}
+
+
+_ANY_TWO = {
+    "name": "all",
+    "stages": [
+        {"key": "a", "rules": [{"type": "any"}]},
+        {"key": "b", "rules": [{"type": "any"}]},
+    ],
+}
+
+
+def top_values(
+    store: Store, site: Site, field: str, query: ReportQuery, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The most common values of a field by persons: the attributed value for attribution
+    fields (campaign, landing, ...), any event's value in range for the others."""
+    name = canonical_field(field)
+    if not 1 <= limit <= 1000:
+        raise QueryError("limit must be between 1 and 1000")
+    params = Params()
+    p_limit = params.add(limit, "UInt32")
+    if name in ATTRIBUTION_FIELDS:
+        plan = build_plan(site.key, as_definition(_ANY_TWO), query, params)
+        sql = f"""
+            SELECT {attr_expr(name)} AS value, count() AS persons FROM ({plan.sql})
+            GROUP BY value ORDER BY persons DESC, value LIMIT {p_limit}
+        """
+    elif is_known(name):
+        col = column_for(name, params, "e")
+        site_cond = f"site_id = {params.add(site.key, 'String')}"
+        p_start = params.add(query.start_ms, "Int64")
+        p_end = params.add(query.end_ms, "Int64")
+        sql = f"""
+            SELECT toString({col.expr}) AS value, uniqExact({PERSON_EXPR}) AS persons
+            FROM events AS e
+            {identity_join(site_cond)}
+            WHERE e.{site_cond}
+              AND e.ts >= fromUnixTimestamp64Milli({p_start}, 'UTC')
+              AND e.ts < fromUnixTimestamp64Milli({p_end}, 'UTC')
+              AND ({compile_conditions(query.event_filters, params, "e")})
+              AND {col.exists}
+            GROUP BY value ORDER BY persons DESC, value LIMIT {p_limit}
+        """
+    else:
+        raise QueryError(f"unknown field {field!r}")
+    rows = ReportTimer().rows(store, sql, params.values)
+    return [{"value": v, "persons": int(p)} for v, p in rows]

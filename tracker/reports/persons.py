@@ -1,0 +1,191 @@
+"""Persons behind a stage figure (reached, dropped or skipped) and one person's journey."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tracker.clickhouse import Store
+from tracker.models import Site
+from tracker.reports.common import ReportTimer, as_definition
+from tracker.reports.engine import (
+    FIRST_FIELDS,
+    PERSON_EXPR,
+    TOUCH_FIELDS,
+    build_plan,
+    identity_join,
+    person_filter_sql,
+)
+from tracker.reports.query import QueryError, ReportQuery
+from tracker.stages.compile import compile_mask
+from tracker.stages.operators import Params
+
+STATUSES = ("reached", "dropped", "skipped")
+MAX_PER_PAGE = 1000
+JOURNEY_LIMIT = 2000
+
+
+def iso(ms: int) -> str:
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def funnel_persons(
+    store: Store,
+    site: Site,
+    definition: Any,
+    query: ReportQuery,
+    stage: str,
+    status: str,
+    page: int = 1,
+    per_page: int = 50,
+) -> dict[str, Any]:
+    definition = as_definition(definition)
+    keys = [s["key"] for s in definition["stages"]]
+    if stage not in keys:
+        raise QueryError(f"stage must be one of {', '.join(keys)}")
+    if status not in STATUSES:
+        raise QueryError(f"status must be one of {', '.join(STATUSES)}")
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise QueryError(f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}")
+    k = keys.index(stage) + 1
+    n = len(keys)
+    condition = {
+        "reached": f"hit[{k}] = 1",
+        "dropped": f"hit[{k}] = 1 AND {'0' if k == n else f'hit[{k + 1}] = 0'}",
+        "skipped": f"NOT bitTest(matched, {k - 1}) AND bitShiftRight(matched, {k}) != 0",
+    }[status]
+    params = Params()
+    plan = build_plan(site.key, definition, query, params)
+    filters = person_filter_sql(query, params)
+    p_limit = params.add(per_page, "UInt32")
+    p_offset = params.add((page - 1) * per_page, "UInt64")
+    sql = f"""
+        SELECT person, first_ms, touch, first, arrayLastIndex(x -> x = 1, hit) AS last,
+            tk[{k}] AS at, count() OVER () AS total
+        FROM ({plan.sql})
+        WHERE in_funnel AND ({filters}) AND ({condition})
+        ORDER BY first_ms, person
+        LIMIT {p_limit} OFFSET {p_offset}
+    """
+    timer = ReportTimer()
+    rows = timer.rows(store, sql, params.values)
+    total = int(rows[0][6]) if rows else 0
+    if not rows and page > 1:
+        # The page is past the end; count what there is for the pager.
+        count_sql = f"""SELECT count() FROM ({plan.sql})
+            WHERE in_funnel AND ({filters}) AND ({condition})"""
+        total = int(timer.rows(store, count_sql, params.values)[0][0])
+    persons = []
+    for person, first_ms, touch, first, last, at, _ in rows:
+        item: dict[str, Any] = {
+            "id": person,
+            "first_seen": iso(int(first_ms)),
+            "last_stage": keys[last - 1] if last else None,
+            "reached_at": iso(int(at)) if status != "skipped" and at else None,
+        }
+        item.update({f: touch[i] for i, f in enumerate(TOUCH_FIELDS)})
+        item.update({f: first[i] for i, f in enumerate(FIRST_FIELDS)})
+        persons.append(item)
+    return {
+        "stage": stage,
+        "status": status,
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "persons": persons,
+        "range": query.range_dict(),
+        "sql_ms": timer.ms,
+    }
+
+
+def person_journey(
+    store: Store, site: Site, definition: Any | None, person_id: str
+) -> dict[str, Any]:
+    """All events of the person (every device and visitor id stitched to it), in order,
+    each labelled with the keys of the stages it matches."""
+    params = Params()
+    stages: list[dict[str, Any]] = []
+    if definition is not None:
+        stages = as_definition(definition)["stages"]
+    mask = compile_mask(stages, params, "e") if stages else "toUInt32(0)"
+    site_cond = f"site_id = {params.add(site.key, 'String')}"
+    p_person = params.add(person_id, "String")
+    p_limit = params.add(JOURNEY_LIMIT + 1, "UInt32")
+    sql = f"""
+        SELECT toInt64(toUnixTimestamp64Milli(e.ts)) AS t, {mask} AS mask,
+            if(mask = 0, 255, bitCount(bitXor(mask, mask - 1)) - 1) AS minst,
+            toString(e.event_id) AS eid, e.type, e.name, e.url, e.path, e.title, e.referrer,
+            e.source, e.medium, e.utm_campaign, e.utm_term, e.element_text, e.element_href,
+            e.visitor_id, e.user_id, e.session_id, e.props, e.value, e.device, e.country
+        FROM events AS e
+        {identity_join(site_cond)}
+        WHERE e.{site_cond} AND {PERSON_EXPR} = {p_person}
+        ORDER BY t, minst, mask, eid
+        LIMIT {p_limit}
+    """
+    timer = ReportTimer()
+    rows = timer.rows(store, sql, params.values)
+    events = []
+    for row in rows[:JOURNEY_LIMIT]:
+        (
+            t,
+            m,
+            _,
+            eid,
+            type_,
+            name,
+            url,
+            path,
+            title,
+            referrer,
+            source,
+            medium,
+            campaign,
+            keyword,
+            text,
+            href,
+            visitor,
+            user,
+            session,
+            props,
+            value,
+            device,
+            country,
+        ) = row
+        events.append(
+            {
+                "id": eid,
+                "ts": iso(int(t)),
+                "type": type_,
+                "name": name,
+                "url": url,
+                "path": path,
+                "title": title,
+                "referrer": referrer,
+                "source": source,
+                "medium": medium,
+                "campaign": campaign,
+                "keyword": keyword,
+                "element_text": text,
+                "element_href": href,
+                "visitor_id": visitor,
+                "user_id": user,
+                "session_id": session,
+                "props": dict(props),
+                "value": float(value),
+                "device": device,
+                "country": country,
+                "stages": [s["key"] for k, s in enumerate(stages) if int(m) >> k & 1],
+            }
+        )
+    return {
+        "person": person_id,
+        "events": events,
+        "truncated": len(rows) > JOURNEY_LIMIT,
+        "visitors": sorted({e["visitor_id"] for e in events}),
+        "sql_ms": timer.ms,
+    }

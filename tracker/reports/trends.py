@@ -1,0 +1,101 @@
+"""Trends: stage counts per day, week or month, with the change versus the previous period.
+
+Each period is evaluated as if it were the report's range (attempts starting in it), all in
+one query: an event is joined to every period whose range plus window it can affect.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from tracker.clickhouse import Store
+from tracker.models import Site
+from tracker.reports.common import ReportTimer, as_definition
+from tracker.reports.query import QueryError, ReportQuery, _epoch_ms
+from tracker.reports.report import stage_counts_by_period
+
+INTERVALS = ("day", "week", "month")
+MAX_PERIODS = 400
+DEFAULT_PERIODS = {"day": 30, "week": 12, "month": 12}
+
+
+def period_start(day: date, interval: str) -> date:
+    if interval == "week":
+        return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
+    if interval == "month":
+        return day.replace(day=1)
+    return day
+
+
+def next_period(day: date, interval: str) -> date:
+    if interval == "week":
+        return day + timedelta(days=7)
+    if interval == "month":
+        return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return day + timedelta(days=1)
+
+
+def periods_between(first: date, last: date, interval: str) -> list[tuple[date, date]]:
+    """[start, end) date pairs covering first..last, aligned to period boundaries."""
+    out = []
+    cur = period_start(first, interval)
+    while cur <= last:
+        nxt = next_period(cur, interval)
+        out.append((cur, nxt))
+        if len(out) > MAX_PERIODS:
+            raise QueryError(f"too many {interval}s in the range; use a longer interval")
+        cur = nxt
+    return out
+
+
+def funnel_trends(
+    store: Store, site: Site, definition: Any, query: ReportQuery, interval: str = "month"
+) -> dict[str, Any]:
+    if interval not in INTERVALS:
+        raise QueryError(f"interval must be one of {', '.join(INTERVALS)}")
+    definition = as_definition(definition)
+    first = query.date_from
+    if not query.explicit_range:
+        first = query.date_to
+        for _ in range(DEFAULT_PERIODS[interval] - 1):
+            first = period_start(first, interval) - timedelta(days=1)
+    spans = periods_between(first, query.date_to, interval)
+    tz = query.timezone
+    bounds = [(_epoch_ms(a, tz), _epoch_ms(b, tz)) for a, b in spans]
+    timer = ReportTimer()
+    reports = stage_counts_by_period(store, site.key, definition, query, bounds, timer)
+    periods: list[dict[str, Any]] = []
+    previous: list[int] | None = None
+    for (start, end), (start_ms, _) in zip(spans, bounds, strict=True):
+        report = reports[start_ms]
+        counts = [s["persons"] for s in report["stages"]]
+        stages = []
+        for idx, stage in enumerate(report["stages"]):
+            prev = previous[idx] if previous is not None else None
+            stages.append(
+                {
+                    "key": stage["key"],
+                    "name": stage["name"],
+                    "persons": stage["persons"],
+                    "conversion_from_start": stage["conversion_from_start"],
+                    "previous": prev,
+                    "change": (stage["persons"] - prev) / prev if prev else None,
+                }
+            )
+        periods.append(
+            {
+                "start": start.isoformat(),
+                "end": (end - timedelta(days=1)).isoformat(),
+                "persons": report["persons"],
+                "stages": stages,
+            }
+        )
+        previous = counts
+    return {
+        "interval": interval,
+        "periods": periods,
+        "range": {"from": spans[0][0].isoformat(), "to": query.date_to.isoformat()},
+        "timezone": tz,
+        "sql_ms": timer.ms,
+    }
