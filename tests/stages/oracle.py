@@ -35,6 +35,12 @@ FIRST = {
 EDGES_S = (60, 600, 3600, 21600, 86400, 259200, 604800, 2592000)
 
 
+def uuid_order(u: Any) -> tuple[int, int]:
+    """ClickHouse orders UUIDs by their second 64 bits, then their first."""
+    value = int(u.int) if hasattr(u, "int") else int(str(u).replace("-", ""), 16)
+    return (value & (2**64 - 1), value >> 64)
+
+
 def ms(ts: datetime) -> int:
     return round(ts.timestamp() * 1000)
 
@@ -138,7 +144,7 @@ class Ev:
     def order(self) -> tuple[Any, ...]:
         lowest = min(self.matches) if self.matches else 255
         mask = sum(1 << k for k in self.matches)
-        return (self.t, lowest, mask, str(self.event["event_id"]))
+        return (self.t, lowest, mask, uuid_order(self.event["event_id"]))
 
 
 @dataclass

@@ -63,11 +63,21 @@ class Plan:
     window: int
 
 
+ALL_ATTRS = (*TOUCH_FIELDS, *FIRST_FIELDS)
+
+
 def attr_expr(field: str) -> str:
     """The per-person column holding an attribution field."""
-    if field in TOUCH_FIELDS:
-        return f"touch.{TOUCH_FIELDS.index(field) + 1}"
-    return f"first.{FIRST_FIELDS.index(field) + 1}"
+    if field not in ALL_ATTRS:
+        raise ValueError(f"not an attribution field: {field}")
+    return f"attr_{field}"
+
+
+def needed_attrs(query: ReportQuery) -> set[str]:
+    fields = {c["field"] for c in query.person_filters if c["field"] in ATTRIBUTION_FIELDS}
+    if query.breakdown:
+        fields.add(query.breakdown)
+    return fields
 
 
 def person_filter_sql(query: ReportQuery, params: Params) -> str:
@@ -93,6 +103,7 @@ def build_plan(
     start_ms: int | None = None,
     end_ms: int | None = None,
     periods: list[tuple[int, int]] | None = None,
+    attrs: set[str] | None = None,
 ) -> Plan:
     """Per-person rows for the definition over [start_ms, end_ms) (the query's range).
 
@@ -131,9 +142,24 @@ def build_plan(
     mask = compile_mask(stages, params, "e")
     event_filter = compile_conditions(query.event_filters, params, "e")
 
-    touch_cols = ", ".join(f"e.{c}" for c in _TOUCH_COLUMNS)
+    # Only the attribution fields this report uses are computed (each is an argMin).
+    wanted = needed_attrs(query) | (attrs or set())
     touch_any = " OR ".join(f"e.{c} != ''" for c in _TOUCH_COLUMNS)
-    first_cols = ", ".join(f"e.{c}" for c in _FIRST_COLUMNS)
+    attr_cols = []
+    attr_aggs = []
+    for name in ALL_ATTRS:
+        if name not in wanted:
+            continue
+        if name in TOUCH_FIELDS:
+            column, cond = _TOUCH_COLUMNS[TOUCH_FIELDS.index(name)], "in_range AND has_touch"
+        else:
+            column, cond = _FIRST_COLUMNS[FIRST_FIELDS.index(name)], "in_range"
+        attr_cols.append(f"e.{column} AS c_{name}")
+        attr_aggs.append(f"argMinIf(c_{name}, (t, minst, mask, eid), {cond}) AS attr_{name}")
+    if any(name in TOUCH_FIELDS for name in wanted):
+        attr_cols.append(f"({touch_any}) AS has_touch")
+    attr_select = "".join(f"{c},\n" for c in attr_cols)
+    attr_agg_select = "".join(f"{c},\n" for c in attr_aggs)
 
     events_sql = f"""
         SELECT
@@ -143,12 +169,10 @@ def build_plan(
             {mask} AS mask,
             if(mask = 0, 255, bitCount(bitXor(mask, mask - 1)) - 1) AS minst,
             e.value AS v,
-            toString(e.event_id) AS eid,
+            e.event_id AS eid,
             {bounds},
-            (t >= ps AND t < pe) AS in_range,
-            ({touch_any}) AS has_touch,
-            tuple({touch_cols}) AS touch_row,
-            tuple({first_cols}) AS first_row
+            {attr_select}
+            (t >= ps AND t < pe) AS in_range
         FROM {source} AS e
         {identity_join(site_cond)}
         WHERE e.{site_cond}
@@ -156,6 +180,10 @@ def build_plan(
           AND e.ts <= fromUnixTimestamp64Milli({p_hi}, 'UTC')
           AND ({event_filter})
     """
+    # Persons outside the funnel or the attribution filters are dropped before the costly
+    # array evaluation: an attempt (or the `any` anchor) needs an entry event in range.
+    entry = "mask != 0" if mode == "any" else "bitTest(mask, 0)"
+    person_filters = person_filter_sql(query, params)
     # Only ordered/any evaluate matching events alone; strict needs every event in between.
     keep = "1" if mode == "strict" else "mask != 0"
     grouped_sql = f"""
@@ -164,14 +192,13 @@ def build_plan(
             person,
             ps,
             pe,
-            arraySort(x -> (x.1, x.2, x.3), groupArrayIf((t, minst, mask, v), {keep})) AS evs,
+            arraySort(groupArrayIf((t, minst, mask, v), {keep})) AS evs,
             minIf(t, in_range) AS first_ms,
-            argMinIf(touch_row, (t, minst, mask, eid), in_range AND has_touch) AS touch,
-            argMinIf(first_row, (t, minst, mask, eid), in_range) AS first,
+            {attr_agg_select}
             countIf(in_range) AS events_in_range
         FROM ({events_sql})
         GROUP BY site, person, ps, pe
-        HAVING events_in_range > 0
+        HAVING events_in_range > 0 AND countIf(in_range AND {entry}) > 0 AND ({person_filters})
     """
     # Each step is its own subquery layer: ClickHouse inlines alias references, so chaining
     # aliases in one SELECT would make the analyzer copy whole expression trees.
@@ -223,8 +250,13 @@ def build_plan(
             f"""notEmpty(starts) AS in_funnel,
             if(in_funnel, arrayMax(arrayMap(a -> length(a), attempts)), 0) AS reach,
             arrayMap(k -> arrayFirst(a -> length(a) >= k, attempts), range(1, {n + 1})) AS best,
-            arrayFold((acc, m, x) -> if(arrayExists(s -> ts[s] <= x AND x - ts[s] <= {p_w},
-                starts), bitOr(acc, m), acc), masks, ts, toUInt32(0)) AS matched""",
+            -- Union of the attempt windows in one pass: a start sorts first among events
+            -- with its timestamp (lowest stage first), so the latest start seen so far is
+            -- the one whose window decides.
+            arrayFold((acc, m, x) -> if(bitTest(m, 0) AND x >= ps AND x < pe,
+                (x, bitOr(acc.2, m)),
+                if(acc.1 >= 0 AND x - acc.1 <= {p_w}, (acc.1, bitOr(acc.2, m)), acc)),
+                masks, ts, (toInt64(-1), toUInt32(0))).2 AS matched""",
             f"""arrayMap(k -> toUInt8(reach >= k), range(1, {n + 1})) AS hit,
             arrayMap(k -> if(reach >= k, ts[best[k][k]], 0), range(1, {n + 1})) AS tk,
             arrayMap(k -> if(reach >= k, ts[best[k][greatest(k - 1, 1)]], 0), range(1, {n + 1}))

@@ -81,7 +81,7 @@ def top_values(
     params = Params()
     p_limit = params.add(limit, "UInt32")
     if name in ATTRIBUTION_FIELDS:
-        plan = build_plan(site.key, as_definition(_ANY_TWO), query, params)
+        plan = build_plan(site.key, as_definition(_ANY_TWO), query, params, attrs={name})
         sql = f"""
             SELECT {attr_expr(name)} AS value, count() AS persons FROM ({plan.sql})
             GROUP BY value ORDER BY persons DESC, value LIMIT {p_limit}

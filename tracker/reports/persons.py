@@ -9,12 +9,11 @@ from tracker.clickhouse import Store
 from tracker.models import Site
 from tracker.reports.common import ReportTimer, as_definition
 from tracker.reports.engine import (
-    FIRST_FIELDS,
+    ALL_ATTRS,
     PERSON_EXPR,
-    TOUCH_FIELDS,
+    attr_expr,
     build_plan,
     identity_join,
-    person_filter_sql,
 )
 from tracker.reports.query import QueryError, ReportQuery
 from tracker.stages.compile import compile_mask
@@ -59,36 +58,34 @@ def funnel_persons(
         "skipped": f"NOT bitTest(matched, {k - 1}) AND bitShiftRight(matched, {k}) != 0",
     }[status]
     params = Params()
-    plan = build_plan(site.key, definition, query, params)
-    filters = person_filter_sql(query, params)
+    plan = build_plan(site.key, definition, query, params, attrs=set(ALL_ATTRS))
     p_limit = params.add(per_page, "UInt32")
     p_offset = params.add((page - 1) * per_page, "UInt64")
     sql = f"""
-        SELECT person, first_ms, touch, first, arrayLastIndex(x -> x = 1, hit) AS last,
-            tk[{k}] AS at, count() OVER () AS total
+        SELECT person, first_ms, ({", ".join(attr_expr(f) for f in ALL_ATTRS)}) AS attrs,
+            arrayLastIndex(x -> x = 1, hit) AS last, tk[{k}] AS at, count() OVER () AS total
         FROM ({plan.sql})
-        WHERE in_funnel AND ({filters}) AND ({condition})
+        WHERE in_funnel AND ({condition})
         ORDER BY first_ms, person
         LIMIT {p_limit} OFFSET {p_offset}
     """
     timer = ReportTimer()
     rows = timer.rows(store, sql, params.values)
-    total = int(rows[0][6]) if rows else 0
+    total = int(rows[0][5]) if rows else 0
     if not rows and page > 1:
         # The page is past the end; count what there is for the pager.
         count_sql = f"""SELECT count() FROM ({plan.sql})
-            WHERE in_funnel AND ({filters}) AND ({condition})"""
+            WHERE in_funnel AND ({condition})"""
         total = int(timer.rows(store, count_sql, params.values)[0][0])
     persons = []
-    for person, first_ms, touch, first, last, at, _ in rows:
+    for person, first_ms, attrs, last, at, _ in rows:
         item: dict[str, Any] = {
             "id": person,
             "first_seen": iso(int(first_ms)),
             "last_stage": keys[last - 1] if last else None,
             "reached_at": iso(int(at)) if status != "skipped" and at else None,
         }
-        item.update({f: touch[i] for i, f in enumerate(TOUCH_FIELDS)})
-        item.update({f: first[i] for i, f in enumerate(FIRST_FIELDS)})
+        item.update(dict(zip(ALL_ATTRS, attrs, strict=True)))
         persons.append(item)
     return {
         "stage": stage,

@@ -10,7 +10,7 @@ from typing import Any
 from tracker.clickhouse import Store
 from tracker.models import Site
 from tracker.reports.common import ReportTimer, as_definition, ratio, seconds
-from tracker.reports.engine import build_plan, person_filter_sql
+from tracker.reports.engine import build_plan
 from tracker.reports.query import ReportQuery
 from tracker.stages.operators import Params
 
@@ -30,7 +30,6 @@ def funnel_pipeline(
     plan = build_plan(site.key, definition, query, params)
     p_now = params.add(now, "Int64")
     p_w = params.add(window * 1000, "Int64")
-    filters = person_filter_sql(query, params)
     sql = f"""
         SELECT
             count() AS entered,
@@ -43,7 +42,7 @@ def funnel_pipeline(
             avgIf(tk[{n}] - close_start, hit[{n}] = 1) AS close_ms
         FROM (
             SELECT *, arrayLastIndex(x -> x = 1, hit) AS last FROM ({plan.sql})
-            WHERE in_funnel AND ({filters})
+            WHERE in_funnel
         )
     """
     timer = ReportTimer()

@@ -14,7 +14,6 @@ from tracker.reports.engine import (
     HISTOGRAM_LABELS,
     attr_expr,
     build_plan,
-    person_filter_sql,
 )
 from tracker.reports.query import ReportQuery
 from tracker.stages.operators import Params
@@ -27,7 +26,6 @@ def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params, group: str
     beyond the top N merged into "other" (quantile states merge exactly)."""
     bexpr = attr_expr(query.breakdown) if query.breakdown else "''"
     limit = params.add(query.breakdown_limit, "UInt32")
-    filters = person_filter_sql(query, params)
     edges = ", ".join(str(e * 1000) for e in HISTOGRAM_EDGES)
     nb = len(HISTOGRAM_LABELS)
     buckets = ", ".join(f"countIf(h = 1 AND bucket = {i})" for i in range(nb))
@@ -47,7 +45,7 @@ def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params, group: str
             FROM ({plan_sql})
             ARRAY JOIN arrayEnumerate(hit) AS k, hit AS h, tk AS tk_k, tprev AS tp_k,
                 hit_prev AS hp
-            WHERE in_funnel AND ({filters})
+            WHERE in_funnel
         )
         GROUP BY site_key, bval, k
     """
