@@ -132,6 +132,14 @@ def line_geometry(
                 "last_text": f"{fmt(values[-1]) if values else ''} {item.get('name', '')}",
             }
         )
+    # End labels of lines that finish close together are pushed apart so none overlap.
+    placed: list[float] = []
+    for line in sorted(lines, key=lambda item: item["last_y"]):
+        y = line["last_y"]
+        if placed and y - placed[-1] < 15:
+            y = placed[-1] + 15
+        line["last_y"] = round(y, 1)
+        placed.append(y)
     step = max(1, math.ceil(n / 8))
     ticks = [{"x": round(x_at(i), 1), "label": p} for i, p in enumerate(periods) if i % step == 0]
     gridlines = [{"y": round(y_at(peak * f), 1), "label": fmt(peak * f)} for f in (0.0, 0.5, 1.0)]
@@ -150,6 +158,7 @@ def line_geometry(
 def bars_geometry(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Small horizontal bar list (e.g. persons per stage now) with numbers as labels."""
     row = 30
+    max_w = 360
     peak = max((_num(i.get("value")) for i in items), default=0.0) or 1.0
     rows = []
     for k, item in enumerate(items):
@@ -157,10 +166,26 @@ def bars_geometry(items: list[dict[str, Any]]) -> dict[str, Any]:
         rows.append(
             {
                 "y": 4 + k * row,
-                "w": round(max(2.0, 300 * value / peak) if value else 0.0, 1),
+                "w": round(max(2.0, max_w * value / peak) if value else 0.0, 1),
                 "name": item.get("name", ""),
                 "color": safe_color(item.get("color"), k),
                 "label": item.get("label") or number(value),
             }
         )
-    return {"width": 560, "height": 8 + len(items) * row, "rows": rows, "bar_x": 150}
+    return {"width": 760, "height": 8 + len(items) * row, "rows": rows, "bar_x": 160}
+
+
+def trend_geometry(trends: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Persons per stage over the trend's periods, one line per stage in its colour."""
+    periods = trends.get("periods") or []
+    colors = {s.get("key"): s.get("color") for s in stages}
+    series = []
+    for index, stage in enumerate(periods[0]["stages"] if periods else []):
+        series.append(
+            {
+                "name": stage["name"],
+                "color": colors.get(stage["key"]) or PALETTE[index % len(PALETTE)],
+                "values": [p["stages"][index]["persons"] for p in periods],
+            }
+        )
+    return line_geometry([p["start"] for p in periods], series)

@@ -108,6 +108,17 @@ def cell(row: Any, key: str, tz: str = "UTC") -> str:
     return str(value)
 
 
+def pipeline_bar(stage: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline stage as a bar: persons sitting there now, and their expected sales."""
+    return {
+        "name": stage.get("name", ""),
+        "color": stage.get("color"),
+        "value": stage.get("sitting", 0),
+        "label": f"{number(stage.get('sitting', 0))} now · "
+        f"{percent(stage.get('rate_to_close'))} usually close",
+    }
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         number=number,
@@ -117,4 +128,5 @@ def register(app: Flask) -> None:
         localtime=localtime,
         safe_color=safe_color,
         cell=cell,
+        pipeline_bar=pipeline_bar,
     )

@@ -174,7 +174,8 @@ def edit_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
     except definitions.DefinitionError as exc:
         db.session.rollback()
         errors = editor_form.errors_by_field(exc.errors)
-        return _render_editor(site, funnel, draft, errors, status=422)
+        # 200: the page is the answer (the form with its errors), not a failed request.
+        return _render_editor(site, funnel, draft, errors)
     db.session.commit()
     flash("Funnel saved.", "ok")
     return redirect(url_for("dashboard.edit_funnel", site_key=site.key, funnel_id=funnel_id))
@@ -207,17 +208,18 @@ def preview_funnel(site_key: str) -> ResponseReturnValue:
     try:
         definition = definitions.validate_definition(editor_form.for_engine(draft))
     except definitions.DefinitionError as exc:
-        return (
-            jsonify(
-                error="invalid_definition",
-                detail=exc.errors,
-                fields=editor_form.errors_by_field(exc.errors),
-                descriptions=_descriptions(draft),
-            ),
-            422,
+        # A draft that does not validate yet is the normal state while typing: a successful
+        # answer saying so (not an HTTP error the browser console would report).
+        return jsonify(
+            valid=False,
+            error="invalid_definition",
+            detail=exc.errors,
+            fields=editor_form.errors_by_field(exc.errors),
+            descriptions=_descriptions(draft),
         )
     preview = stage_preview(store_of(current_app), site, definition, days=PREVIEW_DAYS)
     return jsonify(
+        valid=True,
         days=PREVIEW_DAYS,
         stages=_preview_stages(definition, preview),
         descriptions=_descriptions(draft),

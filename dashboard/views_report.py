@@ -3,6 +3,9 @@ drill-down and a person's journey. One stage-engine service call per panel."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from flask import (
@@ -45,6 +48,27 @@ def _service(name: str) -> Any:
     return func
 
 
+# The panels of one report page are independent queries: run them side by side (each thread
+# has its own ClickHouse handle), so the page waits for the slowest, not for the sum.
+_PANEL_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="report-panel")
+
+
+def _run_panels(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Each panel's result; a panel the query does not suit (say, 400 days by day) gets
+    `<name>_error` with the message instead of failing the page."""
+    query_error = _reports().QueryError
+    futures = {name: _PANEL_POOL.submit(call) for name, call in calls.items()}
+    results: dict[str, Any] = {}
+    for name, future in futures.items():
+        try:
+            results[name] = future.result()
+        except query_error as exc:
+            if name == "report":
+                raise
+            results[f"{name}_error"] = str(exc)
+    return results
+
+
 def _pick_funnel(site: Site, args: MultiDict[str, str]) -> tuple[Funnel | None, list[Funnel]]:
     from tracker import funnels as funnel_service
 
@@ -66,9 +90,14 @@ def _definition(funnel: Funnel) -> dict[str, Any]:
     return funnel_definition(funnel)
 
 
-def _query(site: Site, args: MultiDict[str, str]) -> Any:
-    """The ReportQuery, or a QueryError carrying the message to show."""
-    return _reports().parse_report_query(report_args.service_args(args, site.timezone), site)
+def _query(site: Site, args: MultiDict[str, str], explicit_range: bool = True) -> Any:
+    """The ReportQuery, or a QueryError carrying the message to show. Without
+    `explicit_range` the dates are left to the service's defaults."""
+    service_args = report_args.service_args(args, site.timezone)
+    if not explicit_range:
+        service_args.poplist("from")
+        service_args.poplist("to")
+    return _reports().parse_report_query(service_args, site)
 
 
 def _with_links(
@@ -136,7 +165,28 @@ def report(site_key: str) -> ResponseReturnValue:
         return render_template("report.html", **context), 400
     store = store_of(current_app)
     definition = _definition(funnel)
-    result = reports.funnel_report(store, site, definition, query)
+    # Without a chosen range, trends show the last N periods and the pipeline the attempts
+    # still open; each gets its own query (the pipeline narrows the one it is given).
+    explicit = bool(args.get("range") or args.get("from") or args.get("to"))
+    calls: dict[str, Callable[[], Any]] = {
+        "report": partial(reports.funnel_report, store, site, definition, query)
+    }
+    if hasattr(reports, "funnel_trends"):
+        trends_query = _query(site, args, explicit)
+        calls["trends"] = partial(
+            reports.funnel_trends, store, site, definition, trends_query, context["interval"]
+        )
+    if hasattr(reports, "funnel_pipeline"):
+        pipeline_query = _query(site, args, explicit)
+        calls["pipeline"] = partial(
+            reports.funnel_pipeline, store, site, definition, pipeline_query
+        )
+    try:
+        context.update(_run_panels(calls))
+    except reports.QueryError as exc:
+        context["error"] = str(exc)
+        return render_template("report.html", **context), 400
+    result = context["report"]
     result["stages"] = _with_links(site, args, result["stages"])
     named = {name for name, _ in report_args.NAMED_FILTERS}
     for item in result.get("breakdown") or []:
@@ -147,13 +197,7 @@ def report(site_key: str) -> ResponseReturnValue:
             item["href_only"] = report_args.url_with(
                 base, args, breakdown=None, **{field: item["value"]}
             )
-    context.update(report=result, query=query, definition=definition)
-    if hasattr(reports, "funnel_trends"):
-        context["trends"] = reports.funnel_trends(
-            store, site, definition, query, interval=context["interval"]
-        )
-    if hasattr(reports, "funnel_pipeline"):
-        context["pipeline"] = reports.funnel_pipeline(store, site, definition, query)
+    context.update(query=query, definition=definition)
     if not result.get("persons"):
         context["has_events"] = recent.event_count(store, site) > 0
     return render_template("report.html", **context)
@@ -235,6 +279,7 @@ def persons(site_key: str) -> ResponseReturnValue:
         "status": status,
         "page": page,
         "url_with": report_args.url_with,
+        "stage_names": {s["key"]: s["name"] for s in definition["stages"]},
         "error": None,
         "result": None,
     }
@@ -253,30 +298,47 @@ def persons(site_key: str) -> ResponseReturnValue:
     return render_template("persons.html", **context)
 
 
-_COLUMN_LABELS = {
-    "first_seen": "First seen",
-    "last_seen": "Last seen",
-    "campaign": "Campaign",
-    "keyword": "Keyword",
-    "source": "Source",
-    "medium": "Medium",
-    "landing": "Landing page",
-    "country": "Country",
-    "region": "Region",
-    "device": "Device",
-    "last_stage": "Last stage",
-    "events": "Events",
-    "value": "Value",
-}
+PERSON_COLUMNS = (
+    ("first_seen", "First seen"),
+    ("last_stage", "Furthest stage"),
+    ("campaign", "Campaign"),
+    ("keyword", "Keyword"),
+    ("source", "Source"),
+    ("medium", "Medium"),
+    ("landing", "Landing page"),
+    ("country", "Country"),
+    ("region", "Region"),
+    ("device", "Device"),
+    ("browser", "Browser"),
+)
 
 
 def _person_columns(people: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """Scalar attributes of the persons, in a stable, readable order."""
+    """The person attributes worth a column, in a readable order."""
     if not people:
         return []
-    keys = [k for k, v in people[0].items() if k != "person_id" and not isinstance(v, dict | list)]
-    keys.sort(key=lambda k: (list(_COLUMN_LABELS).index(k) if k in _COLUMN_LABELS else 99, k))
-    return [(k, _COLUMN_LABELS.get(k, k.replace("_", " ").capitalize())) for k in keys]
+    return [(key, label) for key, label in PERSON_COLUMNS if key in people[0]]
+
+
+CSV_PAGE = 1000
+CSV_MAX_PERSONS = 100_000
+
+
+def _all_persons(
+    site: Site, definition: dict[str, Any], query: Any, stage: str, status: str
+) -> dict[str, Any]:
+    """Every person of a drill-down (up to CSV_MAX_PERSONS), fetched page by page."""
+    list_persons = _service("funnel_persons")
+    store = store_of(current_app)
+    result = list_persons(store, site, definition, query, stage, status, page=1, per_page=CSV_PAGE)
+    page = 1
+    while len(result["persons"]) < min(result["total"], CSV_MAX_PERSONS):
+        page += 1
+        more = list_persons(store, site, definition, query, stage, status, page, CSV_PAGE)
+        if not more["persons"]:
+            break
+        result["persons"].extend(more["persons"])
+    return result
 
 
 @bp.get("/sites/<site_key>/persons.csv")
@@ -293,9 +355,7 @@ def persons_csv(site_key: str) -> ResponseReturnValue:
     reports = _reports()
     try:
         query = _query(site, args)
-        result = _service("funnel_persons")(
-            store_of(current_app), site, definition, query, stage, status, page=1, per_page=10000
-        )
+        result = _all_persons(site, definition, query, stage, status)
     except (reports.QueryError, ValueError) as exc:
         return jsonify(error="bad_query", detail=str(exc)), 400
     return _csv_response(
@@ -312,6 +372,7 @@ def journey(site_key: str, person_id: str) -> ResponseReturnValue:
     funnel, _ = _pick_funnel(site, args)
     definition = _definition(funnel) if funnel is not None else None
     result = _service("person_journey")(store_of(current_app), site, definition, person_id)
+    left_after = _annotate_journey(definition, result.get("events", []))
     return render_template(
         "journey.html",
         site=site,
@@ -319,6 +380,33 @@ def journey(site_key: str, person_id: str) -> ResponseReturnValue:
         definition=definition,
         person_id=person_id,
         journey=result,
+        left_after=left_after,
+        stage_names={s["key"]: s["name"] for s in (definition or {}).get("stages", [])},
+        stage_colors={s["key"]: s["color"] for s in (definition or {}).get("stages", [])},
         args=args,
         url_with=report_args.url_with,
     )
+
+
+def _annotate_journey(
+    definition: dict[str, Any] | None, events: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Walks the events through the stages in order and marks the event after which the
+    person went no further; returns that stage, or None when they reached the last one."""
+    if not definition or not events:
+        return None
+    keys = [s["key"] for s in definition["stages"]]
+    reached, at = 0, None
+    for index, event in enumerate(events):
+        matched = set(event.get("stages") or [])
+        while reached < len(keys) and keys[reached] in matched:
+            reached, at = reached + 1, index
+    if reached == len(keys) or at is None:
+        return None
+    events[at]["left_here"] = True
+    stage = definition["stages"][reached - 1]
+    return {
+        "key": stage["key"],
+        "name": stage["name"],
+        "next": definition["stages"][reached]["name"],
+    }

@@ -113,7 +113,7 @@
       if (ticket !== inflight) return; // a newer draft is on its way
       form.removeAttribute("aria-busy");
       applyDescriptions(body.descriptions || []);
-      if (!ok) {
+      if (!ok || body.valid === false) {
         const first = (body.detail && body.detail[0]) || {};
         status.textContent = "Preview paused: " + (first.path ? first.path + ": " : "") +
           (first.message || body.detail || body.error);

@@ -41,8 +41,8 @@ def test_presets_are_in_the_site_time_zone() -> None:
         date(2026, 2, 1),
         date(2026, 2, 28),
     )
-    args = report_args.service_args(MultiDict({"range": "custom", "from": "2026-01-01",
-                                               "to": "2026-01-31", "product": "shoe"}), "UTC")  # fmt: skip
+    chosen = {"range": "custom", "from": "2026-01-01", "to": "2026-01-31", "product": "shoe"}
+    args = report_args.service_args(MultiDict(chosen), "UTC")
     assert args["from"] == "2026-01-01"
     assert args.getlist("filter") == ["prop.product:equals:shoe"]
 
