@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.browser.conftest import USER_AGENT, FixturePages, LiveServer, screenshot
+from tests.browser.conftest import ARTIFACTS, USER_AGENT, FixturePages, LiveServer, screenshot
 from tracker import accounts
 from tracker.app import store_of
 from tracker.configdb import db
@@ -201,6 +201,8 @@ def test_marketer_flow(
     assert "1 person ·" in autumn.inner_text()
     assert persons_column(page) == [4, 3, 2, 1]
     screenshot(page, "report")
+    # The README's picture: the funnel panel alone keeps the file small.
+    page.locator("#funnel-panel").screenshot(path=str(ARTIFACTS / "report-funnel.png"))
 
     # Drill into the drop-off after "Saw pricing": the spring/boots visitor.
     page.locator('#stage-table tr[data-stage-key="response"] a[data-dropoff]').click()
