@@ -3,6 +3,8 @@ journey, empty states, and escaping of attacker-controlled event data everywhere
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import pytest
@@ -124,3 +126,92 @@ def test_event_data_is_escaped_everywhere(
         assert "&lt;script&gt;" in html, url
     recent = logged_in.get(f"/sites/{my_site.key}/events/recent.json").get_json()
     assert recent["events"][0]["campaign"] == XSS  # JSON carries text; the page sets textContent
+
+
+FORMULAS = ["=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(A1)"]
+
+
+def test_csv_exports_neutralise_formulas(
+    logged_in: FlaskClient, store: Store, my_site: Site
+) -> None:
+    visitors = [
+        {"id": f"f{i}", "campaign": value, "keyword": value, "depth": 2}
+        for i, value in enumerate(FORMULAS)
+    ]
+    insert_events(store, journey_events(my_site.key, visitors))
+    response = logged_in.get(f"/sites/{my_site.key}/report.csv?breakdown=campaign")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.data.decode())))
+    segments = {row[0] for row in rows[1:]}
+    assert {"'" + value for value in FORMULAS} <= segments
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+
+    response = logged_in.get(f"/sites/{my_site.key}/persons.csv?stage=trace&status=reached")
+    rows = list(csv.reader(io.StringIO(response.data.decode())))
+    header = rows[0]
+    campaigns = {row[header.index("campaign")] for row in rows[1:]}
+    assert campaigns == {"'" + value for value in FORMULAS}
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+
+
+def test_drill_down_and_journey(logged_in: FlaskClient, traffic: Site) -> None:
+    base = f"/sites/{traffic.key}"
+    html = logged_in.get(f"{base}/persons?stage=response&status=dropped").data.decode()
+    # Reached "response" (a click) but never signed up: a2 only.
+    assert "Dropped off after Response" in html
+    people = re.findall(r'href="[^"]*/persons/([^"?]+)[^"]*" data-person>', html)
+    assert people == ["a2"]
+    assert "boots" in html
+    journey = logged_in.get(f"{base}/persons/a2").data.decode()
+    labels = re.findall(r'<span class="badge" data-stage="([a-z_]+)">', journey)
+    assert labels == ["trace", "response"]
+    assert "Left the funnel after <strong>Response</strong>" in journey
+    assert "Left the funnel here." in journey
+    done = logged_in.get(f"{base}/persons/a1").data.decode()
+    assert "Went through every stage" in done
+    bad = logged_in.get(f"{base}/persons?stage=nope")
+    assert bad.status_code == 400
+
+
+def test_filter_values_come_from_the_data(logged_in: FlaskClient, traffic: Site) -> None:
+    body = logged_in.get(f"/sites/{traffic.key}/values/campaign.json").get_json()
+    assert body["values"] == [
+        {"value": "spring", "persons": 3},
+        {"value": "autumn", "persons": 2},
+    ]
+    narrowed = logged_in.get(f"/sites/{traffic.key}/values/keyword.json?campaign=autumn")
+    assert {v["value"] for v in narrowed.get_json()["values"]} == {"shoes", "boots"}
+    assert logged_in.get(f"/sites/{traffic.key}/values/password.json").status_code == 400
+
+
+def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> None:
+    html = logged_in.get(f"/sites/{traffic.key}/report?interval=week").data.decode()
+    assert 'id="trends"' in html and "Trends by week" in html
+    assert 'id="pipeline"' in html and "Close rate" in html
+
+
+def test_tracked_links(logged_in: FlaskClient, my_site: Site) -> None:
+    url = f"/sites/{my_site.key}/links"
+    assert b"No tracked links yet" in logged_in.get(url).data
+    response = logged_in.post(
+        url,
+        data={
+            "target_url": "https://shop.example/sale",
+            "campaign": "spring",
+            "source": "newsletter",
+            "medium": "email",
+            "keyword": "shoes",
+        },
+    )
+    assert response.status_code == 302
+    html = logged_in.get(url).data.decode()
+    code = re.search(r'id="link-([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    assert f"/r/{code}" in html and "newsletter" in html
+    bad = logged_in.post(url, data={"target_url": "javascript:alert(1)"})
+    assert bad.status_code == 422
+    assert logged_in.post(f"{url}/{code}/delete").status_code == 302
+    html = logged_in.get(url).data.decode()
+    assert f"/r/{code} deleted" in html
+    assert f'id="link-{code}"' not in html
