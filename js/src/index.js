@@ -21,6 +21,7 @@ safe(() => {
   var script = d.currentScript
   var data = script.dataset
   var on = (k) => data[k] != 'false'
+  var spa = on('spa')
   var cookieless = data.cookieless != null
   var hash = data.hash != null
   var host = loc.hostname
@@ -28,8 +29,9 @@ safe(() => {
   var off =
     // Do Not Track and Global Privacy Control, unless data-respect-dnt="false".
     (on('respectDnt') && (n.doNotTrack == 1 || n.globalPrivacyControl)) ||
-    // Local development, file: pages (no host) and automated browsers, unless data-allow-local.
-    (data.allowLocal == null && (n.webdriver || /^(localhost|127\.|\[::1\]|$)/.test(host))) ||
+    // Local development (localhost, 127.x, IPv6 literals such as [::1]), file: pages (no
+    // host) and automated browsers, unless data-allow-local.
+    (data.allowLocal == null && (n.webdriver || /^(localhost|127\.|\[|$)/.test(host))) ||
     // data-domains="shop.example.com, example.org": only those hosts and their subdomains.
     (domains && !domains.split(/[\s,]+/).some((h) => ('.' + host).endsWith('.' + h)))
   // data-api: the collector's origin ("https://stats.example.com"; a full URL ending in
@@ -47,20 +49,22 @@ safe(() => {
   // Sends the queue as a text/plain JSON body (a CORS "simple" request, so no preflight):
   // fetchLater where the browser has it (Chromium), whose response never reaches the page, so
   // a failing collector cannot log errors into the host page's console; else sendBeacon, else
-  // fetch with keepalive. Offline, the newest 100 events are kept for the next page (not with
-  // data-cookieless); their ids make a resent event count once.
+  // fetch with keepalive. Offline, the newest 100 unsent events wait in localStorage (not with
+  // data-cookieless) for a later page; their ids make a resent event count once.
   var flush = safe((body) => {
     timer = 0
     view()
-    if (!n.onLine) return cookieless || kv('queue', JSON.stringify(q.slice(-100)))
     if (q[0]) {
-      body = JSON.stringify({ site: data.site, events: q.splice(0) })
-      // One init object serves both: fetch ignores activateAfter, fetchLater implies keepalive.
-      var init = { method: 'POST', body, keepalive: true, mode: 'no-cors', activateAfter: 0 }
-      try {
-        fetchLater(api, init)
-      } catch {
-        n.sendBeacon(api, body) || fetch(api, init).catch((e) => 0)
+      cookieless || kv('queue', n.onLine ? '[]' : JSON.stringify(q.slice(-100)))
+      if (n.onLine) {
+        body = JSON.stringify({ site: data.site, events: q.splice(0) })
+        // One init object serves both: fetch ignores activateAfter, fetchLater implies keepalive.
+        var init = { method: 'POST', body, keepalive: true, mode: 'no-cors', activateAfter: 0 }
+        try {
+          fetchLater(api, init)
+        } catch {
+          n.sendBeacon(api, body) || fetch(api, init).catch((e) => 0)
+        }
       }
     }
   })
@@ -72,6 +76,8 @@ safe(() => {
   var may = () => !off && kv('optout') != 1
 
   var track = (type, extra) => {
+    // A route change not yet seen by the poll gets its pageview before this event.
+    type != 'pageview' && view()
     var now = Date.now()
     // Visitor: one year since last seen; session: 30 minutes without activity.
     // Stored as "id.lastUsedMs"; a new id once ttl ms passed without use.
@@ -94,14 +100,14 @@ safe(() => {
 
   // A URL counts once until another one was counted, so routers pushing or replacing the same
   // URL add nothing. The first view's referrer is the document's, each later route's the URL
-  // it came from. view(1) counts the same URL again (a manual funnel('pageview')).
+  // it came from. view(1) is a manual funnel('pageview'): it counts even the same URL again,
+  // and is the only way to count a new URL with data-spa="false".
   var view = (force) => {
     var u = page()
-    if (u != cur) {
-      cur && (ref = cur)
-      cur = u
-    } else if (!force) return
-    track('pageview')
+    if (force || (spa && u != cur)) {
+      u != cur && ((ref = cur || ref), (cur = u))
+      track('pageview')
+    }
   }
 
   var commands = {
@@ -122,17 +128,14 @@ safe(() => {
   }
   var queued = w.funnel?.q
 
-  // Events kept while offline on an earlier page.
-  if (!cookieless) {
-    var kept = JSON.parse(kv('queue') || '[]')
-    kv('queue', '[]')
-    may() && kept.map(push)
-  }
-  view()
+  // Events kept while offline on an earlier page join the queue (the next send clears them).
+  cookieless || (may() && JSON.parse(kv('queue') || '[]').map(push))
+  view(1)
   // Single-page apps: any change of URL (pushState, replaceState, popstate, and the fragment
   // with data-hash) is seen within 300 ms, before the next event and before each send; by
-  // then the router has usually set the new page's title too.
-  on('spa') && setInterval(view, 300)
+  // then the router has usually set the new page's title too. (A poll rather than patching
+  // history: it also sees the Navigation API and costs fewer bytes.)
+  setInterval(view, 300)
 
   // An element tagged data-funnel-event="name" sends that event; links, buttons and submit
   // inputs send a click unless data-auto-clicks="false".

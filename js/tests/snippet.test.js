@@ -1,0 +1,313 @@
+// The built snippet (js/dist/t.js) on a scripted page: URL and attribute parsing, queueing and
+// replay, batching and transport, single-page apps, identity, privacy and opt-out.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { el, makeStorage, page, stub } from './env.js'
+
+var LANDING =
+  'https://shop.example.com/spring?utm_source=newsletter&utm_medium=email&utm_campaign=spring' +
+  '&mtm_kwd=shoes&pk_campaign=x&gclid=G1&fbclid=F1&msclkid=M1#top'
+var SITE = { site: 'shop1', allowLocal: '' }
+var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
+test('the landing pageview keeps the whole query, referrer, title, screen and language', () => {
+  var p = page(LANDING, { site: 'shop1' }, { referrer: 'https://www.google.com/', title: 'Spring' }).start()
+  p.tick(1000)
+  assert.equal(p.requests.length, 1)
+  var [r] = p.requests
+  assert.equal(r.url, 'https://stats.example.com/api/collect')
+  assert.equal(r.body.site, 'shop1')
+  var [e] = p.events
+  assert.match(e.id, UUID)
+  assert.match(e.visitor, UUID)
+  assert.match(e.session, UUID)
+  assert.deepEqual(
+    { ...e, id: 0, visitor: 0, session: 0 },
+    {
+      id: 0,
+      visitor: 0,
+      session: 0,
+      type: 'pageview',
+      ts: 1_800_000_000_000,
+      url: LANDING.split('#')[0],
+      referrer: 'https://www.google.com/',
+      title: 'Spring',
+      screen_width: 1440,
+      language: 'de-DE',
+    }
+  )
+})
+
+test('data-api: an origin, a full collector URL, or by default the script origin', () => {
+  var url = (data, src) => page(LANDING, { site: 's', ...data }, { src }).start().tick(1000).requests[0].url
+  assert.equal(url({}, 'https://cdn.example.net/t.js?v=3'), 'https://cdn.example.net/api/collect')
+  assert.equal(url({ api: 'https://stats.example.org' }), 'https://stats.example.org/api/collect')
+  assert.equal(url({ api: 'https://stats.example.org/' }), 'https://stats.example.org/api/collect')
+  assert.equal(url({ api: 'https://stats.example.org/api/collect' }), 'https://stats.example.org/api/collect')
+})
+
+test('the fragment is not part of the page URL unless data-hash is set', () => {
+  var plain = page(LANDING, { site: 's' }).start()
+  plain.navigate('#pricing').tick(1000)
+  assert.deepEqual(plain.events.map((e) => e.type), ['pageview'])
+
+  var hashed = page('https://shop.example.com/app#/home', { site: 's', hash: '' }).start()
+  hashed.navigate('#/pricing').tick(1000)
+  assert.deepEqual(
+    hashed.events.map((e) => [e.type, e.url, e.referrer]),
+    [
+      ['pageview', 'https://shop.example.com/app#/home', ''],
+      ['pageview', 'https://shop.example.com/app#/pricing', 'https://shop.example.com/app#/home'],
+    ]
+  )
+})
+
+test('calls queued by the stub are replayed in order after the first pageview', () => {
+  var f = stub()
+  f('identify', 'u-1')
+  f('event', 'signup', { plan: 'pro' }, { value: 49 })
+  f('nonsense', 1, 2)
+  f('event', 'second')
+  var p = page(LANDING, { site: 's' }, { stub: f }).start().tick(1000)
+  assert.deepEqual(
+    p.events.map((e) => [e.type, e.name, e.user, e.props, e.value]),
+    [
+      ['pageview', undefined, undefined, undefined, undefined],
+      ['event', 'identify', 'u-1', undefined, undefined],
+      ['event', 'signup', 'u-1', { plan: 'pro' }, 49],
+      ['event', 'second', 'u-1', undefined, undefined],
+    ]
+  )
+  assert.equal(typeof p.window.funnel, 'function')
+})
+
+test('batches: 10 events leave at once, fewer after 1 s, the rest when the page hides', () => {
+  var p = page(LANDING, { site: 's' }).start()
+  for (var i = 0; i < 9; i++) p.funnel('event', 'e' + i)
+  assert.equal(p.requests.length, 1) // pageview + 9 events
+  assert.equal(p.requests[0].body.events.length, 10)
+  p.funnel('event', 'late')
+  assert.equal(p.requests.length, 1)
+  p.tick(999)
+  assert.equal(p.requests.length, 1)
+  p.tick(1)
+  assert.equal(p.requests.length, 2)
+  p.funnel('event', 'before-hide').hide()
+  assert.equal(p.requests.length, 3)
+  p.funnel('event', 'before-unload').fire('window', 'pagehide')
+  assert.deepEqual(p.requests.map((r) => r.body.events.length), [10, 1, 1, 1])
+  var ids = p.events.map((e) => e.id)
+  assert.equal(new Set(ids).size, ids.length)
+})
+
+test('transport: fetchLater, else sendBeacon, else fetch with keepalive; text/plain JSON', () => {
+  var via = (transport) => page(LANDING, { site: 's' }, { transport }).start().tick(1000).requests[0]
+  var later = via('fetchLater')
+  assert.equal(later.via, 'fetchLater')
+  assert.equal(later.init.activateAfter, 0)
+  assert.equal(typeof later.init.body, 'string')
+  assert.equal(via('beacon').via, 'beacon')
+  assert.equal(typeof via('beacon').init, 'string') // sendBeacon(url, string): text/plain
+  var fetched = via('fetch')
+  assert.equal(fetched.via, 'fetch')
+  assert.equal(fetched.init.method, 'POST')
+  assert.equal(fetched.init.keepalive, true)
+  assert.equal(fetched.init.mode, 'no-cors') // no preflight, no CORS error in the console
+  assert.equal(typeof fetched.init.body, 'string')
+})
+
+test('single-page apps: one pageview per new URL, referrer is the previous route', () => {
+  var p = page('https://shop.example.com/', { site: 's' }).start()
+  p.navigate('/pricing?tab=monthly')
+  p.document.title = 'Pricing'
+  p.tick(300)
+  p.navigate('/pricing?tab=monthly').tick(300) // replaceState with the same URL
+  p.navigate('/pricing?tab=monthly#faq').tick(300) // only the fragment changed
+  p.navigate('/checkout').funnel('event', 'begin_checkout') // an event right after a route change
+  p.tick(1000)
+  assert.deepEqual(
+    p.events.map((e) => [e.type, e.url, e.referrer, e.title]),
+    [
+      ['pageview', 'https://shop.example.com/', '', 'Home'],
+      ['pageview', 'https://shop.example.com/pricing?tab=monthly', 'https://shop.example.com/', 'Pricing'],
+      ['pageview', 'https://shop.example.com/checkout', 'https://shop.example.com/pricing?tab=monthly', 'Pricing'],
+      ['event', 'https://shop.example.com/checkout', 'https://shop.example.com/pricing?tab=monthly', 'Pricing'],
+    ]
+  )
+})
+
+test('data-spa="false" counts no route changes; funnel("pageview") counts one by hand', () => {
+  var p = page('https://shop.example.com/', { site: 's', spa: 'false' }).start()
+  p.navigate('/pricing').funnel('event', 'x').tick(2000).hide()
+  assert.deepEqual(p.events.map((e) => e.type), ['pageview', 'event'])
+  p.funnel('pageview').funnel('pageview').tick(1000)
+  assert.deepEqual(
+    p.events.map((e) => [e.type, e.url]),
+    [
+      ['pageview', 'https://shop.example.com/'],
+      ['event', 'https://shop.example.com/pricing'],
+      ['pageview', 'https://shop.example.com/pricing'],
+      ['pageview', 'https://shop.example.com/pricing'],
+    ]
+  )
+})
+
+test('clicks: links, buttons, role=button, submit inputs; tagged elements send their event', () => {
+  var body = el('body')
+  var nav = el('nav', {}, '', body)
+  var link = el('a', { href: 'https://partner.example.org/x', class: 'out' }, 'Partner', nav)
+  var icon = el('span', {}, '', el('button', { id: 'buy', 'data-funnel-prop-sku': 'A1' }, 'Buy', body))
+  var tagged = el('div', { 'data-funnel-event': 'video_play', 'data-funnel-prop-video': 'intro' }, 'Play', body)
+  var inner = el('b', {}, 'Play', tagged)
+  var p = page('https://shop.example.com/', { site: 's' }).start()
+  p.click(link).click(icon).click(inner).click(el('p', {}, 'text', body))
+  p.click(el('div', { role: 'button' }, 'Menu', body)).click(el('input', { type: 'submit', value: 'Send' }, '', body))
+  p.tick(1000)
+  assert.deepEqual(
+    p.events.slice(1).map((e) => [e.type, e.name, e.outbound, e.props, e.element.tag, e.element.text, e.element.selector]),
+    [
+      ['click', undefined, true, {}, 'a', 'Partner', 'a.out'],
+      ['click', undefined, false, { sku: 'A1' }, 'button', 'Buy', '#buy'],
+      ['event', 'video_play', false, { video: 'intro' }, 'div', 'Play', 'div'],
+      ['click', undefined, false, {}, 'div', 'Menu', 'div'],
+      ['click', undefined, false, {}, 'input', 'Send', 'input'],
+    ]
+  )
+})
+
+test('data-auto-clicks="false" keeps tagged elements only', () => {
+  var p = page('https://shop.example.com/', { site: 's', autoClicks: 'false' }).start()
+  p.click(el('a', { href: '/x' }, 'x')).click(el('button', { 'data-funnel-event': 'cta' }, 'Go')).tick(1000)
+  assert.deepEqual(p.events.map((e) => e.name || e.type), ['pageview', 'cta'])
+})
+
+test('identify: later events and later pages carry the user; the same id is sent once', () => {
+  var storage = makeStorage()
+  var p = page(LANDING, { site: 's' }, { storage }).start()
+  p.funnel('identify', 'user-42').funnel('identify', 'user-42').funnel('event', 'x').tick(1000)
+  assert.deepEqual(p.events.map((e) => [e.name, e.user]), [[undefined, undefined], ['identify', 'user-42'], ['x', 'user-42']])
+  var next = page('https://shop.example.com/next', { site: 's' }, { storage }).start().tick(1000)
+  assert.equal(next.events[0].user, 'user-42')
+  assert.equal(next.events[0].visitor, p.events[0].visitor)
+})
+
+test('visitor lasts a year since last seen, session 30 minutes of inactivity', () => {
+  var storage = makeStorage()
+  var at = (now) => page('https://shop.example.com/', { site: 's' }, { storage, now }).start().tick(1000).events[0]
+  var t0 = 1_800_000_000_000
+  var first = at(t0)
+  var soon = at(t0 + 29 * 60e3)
+  var later = at(t0 + 29 * 60e3 + 31 * 60e3)
+  var nextYear = at(t0 + 29 * 60e3 + 31 * 60e3 + 366 * 864e5)
+  assert.equal(soon.session, first.session)
+  assert.notEqual(later.session, first.session)
+  assert.equal(later.visitor, first.visitor)
+  assert.notEqual(nextYear.visitor, first.visitor)
+})
+
+test('blocked localStorage falls back to first-party cookies for a year', () => {
+  var cookies = new Map()
+  var storage = makeStorage(true)
+  var p = page(LANDING, { site: 's' }, { storage, cookies }).start().tick(1000)
+  assert.match(p.document.cookieWrites.find((c) => c.startsWith('funnel_visitor=')), /;max-age=31536000;path=\//)
+  var q = page(LANDING, { site: 's' }, { storage, cookies }).start().tick(1000)
+  assert.equal(q.events[0].visitor, p.events[0].visitor)
+})
+
+test('data-cookieless stores nothing and sends no visitor, session or user', () => {
+  var storage = makeStorage()
+  var cookies = new Map()
+  var p = page(LANDING, { site: 's', cookieless: '' }, { storage, cookies }).start()
+  p.funnel('identify', 'u-9').funnel('event', 'x').tick(1000)
+  p.navigator.onLine = false
+  p.funnel('event', 'offline').hide()
+  assert.deepEqual(Object.keys(storage), [])
+  assert.equal(cookies.size, 0)
+  for (var e of p.events) assert.equal(e.visitor ?? e.session, undefined)
+  assert.equal(p.events[1].user, 'u-9') // this page only
+})
+
+test('offline: events are kept (newest 100) and sent by the next page with their ids', () => {
+  var storage = makeStorage()
+  var p = page(LANDING, { site: 's' }, { storage, nav: { onLine: false } }).start()
+  for (var i = 0; i < 120; i++) p.funnel('event', 'e' + i)
+  p.fire('window', 'pagehide')
+  assert.equal(p.requests.length, 0)
+  var kept = JSON.parse(storage.funnel_queue)
+  assert.equal(kept.length, 100)
+  assert.equal(kept.at(-1).name, 'e119')
+  var next = page('https://shop.example.com/next', { site: 's' }, { storage }).start().tick(1000)
+  var sent = next.events.filter((e) => e.name)
+  assert.deepEqual(sent.map((e) => e.id), kept.map((e) => e.id))
+  assert.equal(storage.funnel_queue, '[]')
+})
+
+test('Do Not Track and Global Privacy Control send nothing unless data-respect-dnt="false"', () => {
+  for (var nav of [{ doNotTrack: '1' }, { globalPrivacyControl: true }]) {
+    var p = page(LANDING, { site: 's' }, { nav }).start()
+    p.funnel('event', 'x').click(el('a', { href: '/' })).tick(2000).hide()
+    assert.equal(p.requests.length, 0)
+    var allowed = page(LANDING, { site: 's', respectDnt: 'false' }, { nav }).start().tick(1000)
+    assert.equal(allowed.requests.length, 1)
+  }
+})
+
+test('localhost, file: and automated browsers send nothing unless data-allow-local', () => {
+  var cases = [
+    ['http://localhost:3000/', {}],
+    ['http://127.0.0.1:8000/', {}],
+    ['http://[::1]/', {}],
+    ['file:///home/me/page.html', {}],
+    ['https://shop.example.com/', { webdriver: true }],
+  ]
+  for (var [href, nav] of cases) {
+    assert.equal(page(href, { site: 's' }, { nav }).start().tick(1000).requests.length, 0, href)
+    assert.equal(page(href, { site: 's', allowLocal: '' }, { nav }).start().tick(1000).requests.length, 1, href)
+  }
+})
+
+test('data-domains: only those hosts and their subdomains', () => {
+  var sent = (href) => page(href, { site: 's', domains: 'example.com, shop.example.org' }).start().tick(1000).requests.length
+  assert.equal(sent('https://example.com/'), 1)
+  assert.equal(sent('https://www.example.com/'), 1)
+  assert.equal(sent('https://shop.example.org/'), 1)
+  assert.equal(sent('https://example.org/'), 0)
+  assert.equal(sent('https://notexample.com/'), 0)
+})
+
+test('opt-out drops queued events and persists; opt-in resumes', () => {
+  var storage = makeStorage()
+  var p = page(LANDING, { site: 's' }, { storage }).start()
+  p.funnel('event', 'queued').funnel('optout').funnel('event', 'after').click(el('a', { href: '/' })).tick(2000).hide()
+  assert.equal(p.requests.length, 0)
+  var next = page(LANDING, { site: 's' }, { storage }).start().tick(2000)
+  assert.equal(next.requests.length, 0)
+  next.funnel('optin').funnel('event', 'back').tick(1000)
+  assert.deepEqual(next.events.map((e) => e.name), ['back'])
+})
+
+test('nothing throws into the page: bad calls, broken storage, failing transports', async () => {
+  var tries = []
+  var p = page(LANDING, SITE, {
+    storage: makeStorage(true),
+    transport: 'fetch',
+    globals: {
+      fetchLater: () => {
+        tries.push('fetchLater')
+        throw new Error('QuotaExceededError')
+      },
+      fetch: () => (tries.push('fetch'), Promise.reject(new TypeError('Failed to fetch'))),
+    },
+  }).start()
+  p.funnel().funnel('event').funnel('event', 'x', 'not props').funnel('identify').funnel(null)
+  p.click(null).fire('document', 'click', {}).tick(5000).hide()
+  p.fire('window', 'pagehide')
+  assert.deepEqual(tries, ['fetchLater', 'fetch'])
+  await new Promise((resolve) => setTimeout(resolve, 10)) // the rejection is handled
+})
+
+test('a page without the embed attributes does nothing and does not throw', () => {
+  var p = page(LANDING, {}, {}).start().tick(1000)
+  assert.equal(p.requests.length, 1) // the collector rejects a batch without a site key
+  assert.equal(p.requests[0].body.site, undefined)
+})

@@ -1,0 +1,432 @@
+"""The tracking snippet in real headless Chromium against the real collector: fixture pages from
+tests/browser/fixtures/ load /t.js, and every test asserts the exact events that reached
+ClickHouse (or that nothing was sent at all)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import FixturePages, screenshot
+
+pytestmark = pytest.mark.browser
+
+QUERY = "utm_source=newsletter&utm_medium=email&utm_campaign=spring&utm_content=hero&gclid=G-123"
+COLUMNS = (
+    "type",
+    "name",
+    "url",
+    "referrer",
+    "title",
+    "user_id",
+    "element_tag",
+    "element_text",
+    "element_href",
+    "element_id",
+    "element_selector",
+    "outbound",
+    "props",
+    "value",
+)
+
+
+def wait_for_events(
+    pages: FixturePages, count: int, columns: tuple[str, ...] = COLUMNS
+) -> list[dict[str, Any]]:
+    """The site's events once `count` of them are stored (batches leave within ~1 s)."""
+    deadline = time.monotonic() + 15
+    events = pages.events(columns)
+    while len(events) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+        events = pages.events(columns)
+    return events
+
+
+def collect_requests(page: Any) -> list[str]:
+    """URLs of the requests the page makes to any /api/collect, from now on."""
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url) if "/api/collect" in r.url else None)
+    return seen
+
+
+def event(type_: str, url: str, **fields: Any) -> dict[str, Any]:
+    """An expected row: COLUMNS with the stored defaults, overridden by `fields`."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+    row.update(type=type_, url=url, outbound=0, props={}, value=0.0)
+    row.update(fields)
+    return row
+
+
+def test_a_visit_reaches_clickhouse_exactly(fixture_pages: FixturePages, page: Any) -> None:
+    """Landing with utm parameters, a CTA click, an SPA route change, a form submit firing a
+    custom event, identify, a tagged element, an outbound link, then the next page."""
+    landing = fixture_pages.url("landing.html", QUERY)
+    pricing = f"{fixture_pages.server.url}/_fixtures/pricing?tab=monthly"
+    thanks = fixture_pages.url("thanks.html")
+    partner = "https://partner.example.org/deal?ref=spring"
+    page.route(partner, lambda route: route.fulfill(body="<title>Partner</title>Partner"))
+
+    page.goto(landing)
+    page.click("#cta")
+    page.click("text=Go to pricing")  # pushState + replaceState of the same URL
+    page.click("text=Sign up")
+    page.click("#login")
+    page.click("text=Play intro")
+    screenshot(page, "snippet-landing")
+    page.click("a.partner")  # leaves the page: the unload flush sends the rest
+    page.wait_for_url(partner)
+    page.goto(thanks)
+    page.goto("about:blank")
+
+    events = wait_for_events(fixture_pages, 12)
+
+    def on_pricing(type_: str, **fields: Any) -> dict[str, Any]:
+        return event(type_, pricing, referrer=landing, title="Pricing", **fields)
+
+    user = {"user_id": "user-42"}
+    assert events == [
+        event("pageview", landing, title="Spring sale"),
+        # Called through the queue stub before t.js loaded, replayed after the pageview.
+        event("event", landing, name="stub_call", title="Spring sale", props={"early": "true"}),
+        event(
+            "click",
+            landing,
+            title="Spring sale",
+            element_tag="a",
+            element_text="See pricing",
+            element_href=landing + "#pricing",
+            element_id="cta",
+            element_selector="#cta",
+            props={"position": "hero"},
+        ),
+        event(
+            "click",
+            landing,
+            title="Spring sale",
+            element_tag="button",
+            element_text="Go to pricing",
+            element_selector="button.nav-link",
+        ),
+        # The SPA route: one pageview although the router pushed and replaced the URL.
+        on_pricing("pageview"),
+        on_pricing(
+            "click",
+            element_tag="button",
+            element_text="Sign up",
+            element_selector="button.primary.big",
+        ),
+        on_pricing(
+            "event",
+            name="signup",
+            props={"plan": "pro", "trial": "true", "seats": "3"},
+            value=49.5,
+        ),
+        on_pricing(
+            "click",
+            element_tag="div",
+            element_text="Log in",
+            element_id="login",
+            element_selector="#login",
+        ),
+        on_pricing("event", name="identify", **user),
+        on_pricing(
+            "event",
+            name="video_play",
+            element_tag="span",
+            element_text="Play intro",
+            element_selector="span",
+            props={"video": "intro"},
+            **user,
+        ),
+        on_pricing(
+            "click",
+            element_tag="a",
+            element_text="Partner deal",
+            element_href=partner,
+            element_selector="a.partner",
+            outbound=1,
+            **user,
+        ),
+        # The next page: same visitor, still identified.
+        event("pageview", thanks, title="Thanks", **user),
+    ]
+
+    attribution = wait_for_events(
+        fixture_pages,
+        12,
+        (
+            "visitor_id",
+            "session_id",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "utm_content",
+            "click_id",
+            "click_id_type",
+            "screen_width",
+            "language",
+        ),
+    )
+    assert attribution[0] == {
+        "visitor_id": attribution[0]["visitor_id"],
+        "session_id": attribution[0]["session_id"],
+        "utm_source": "newsletter",
+        "utm_medium": "email",
+        "utm_campaign": "spring",
+        "utm_content": "hero",
+        "click_id": "G-123",
+        "click_id_type": "gclid",
+        "screen_width": 1280,
+        "language": "en-US",
+    }
+    # One visitor and one session throughout, kept in localStorage across pages.
+    assert len({(e["visitor_id"], e["session_id"]) for e in attribution}) == 1
+    assert len(attribution[0]["visitor_id"]) == 36
+    assert page.console_errors == []
+
+
+def test_a_form_that_leaves_the_page_is_delivered_on_unload(
+    fixture_pages: FixturePages, page: Any
+) -> None:
+    """The custom event fires in onsubmit and the browser navigates at once: only the
+    pagehide flush can deliver it (the 1 s batch timer never gets to run)."""
+    signup = fixture_pages.url("signup.html", "utm_campaign=guide")
+    page.goto(signup)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/thanks.html?email=*")
+    page.goto("about:blank")
+
+    events = wait_for_events(fixture_pages, 4)
+    thanks = fixture_pages.url("thanks.html", "email=bo%40example.test")
+    assert events == [
+        event("pageview", signup, title="Sign up"),
+        event(
+            "click",
+            signup,
+            title="Sign up",
+            element_tag="input",
+            element_text="Get the guide",
+            element_selector="input",
+        ),
+        event(
+            "event", signup, title="Sign up", name="lead", props={"source": "footer"}, value=12.0
+        ),
+        event("pageview", thanks, referrer=signup, title="Thanks"),
+    ]
+    assert page.console_errors == []
+
+
+def test_strict_csp_page_still_tracks(fixture_pages: FixturePages, page: Any) -> None:
+    """No inline script, no eval: the snippet, the stub and the page's code all load from
+    files under `default-src 'self'; script-src 'self'`."""
+    fixture_pages.headers["strict.html"] = {
+        "Content-Security-Policy": "default-src 'self'; script-src 'self'"
+    }
+    strict = fixture_pages.url("strict.html")
+    response = page.goto(strict)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    # An inline script really is refused on this page.
+    page.evaluate(
+        "document.head.appendChild(Object.assign(document.createElement('script'),"
+        " {textContent: 'window.inlineRan = true'}))"
+    )
+    assert page.evaluate("window.inlineRan") is None
+    page.console_errors.clear()  # the refused inline script is reported as a CSP violation
+    page.click("#subscribe")
+    page.goto("about:blank")
+
+    events = wait_for_events(fixture_pages, 4)
+    assert events == [
+        event("pageview", strict, title="Strict"),
+        event("event", strict, name="strict_loaded", title="Strict"),
+        event(
+            "click",
+            strict,
+            title="Strict",
+            element_tag="button",
+            element_text="Subscribe",
+            element_id="subscribe",
+            element_selector="#subscribe",
+        ),
+        event("event", strict, name="subscribe", title="Strict", props={"list": "weekly"}),
+    ]
+    assert page.console_errors == []
+
+
+NAVIGATOR_PRIVACY = {
+    "dnt": "Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => '1'})",
+    "gpc": "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})",
+}
+
+
+@pytest.mark.parametrize("case", ["dnt", "gpc", "domains", "no-opt-in"])
+def test_privacy_settings_send_nothing(fixture_pages: FixturePages, page: Any, case: str) -> None:
+    """Do Not Track, Global Privacy Control, a host outside data-domains, and a local page
+    without data-allow-local: the page works, the API answers, nothing leaves."""
+    if case in NAVIGATOR_PRIVACY:
+        page.add_init_script(NAVIGATOR_PRIVACY[case])
+    if case == "domains":
+        fixture_pages.values["SNIPPET_ATTRS"] = 'data-domains="shop.example.com"'
+    sent = collect_requests(page)
+    page.goto(fixture_pages.url("no-opt-in.html" if case == "no-opt-in" else "landing.html"))
+    page.wait_for_function("typeof window.funnel === 'function' && !window.funnel.q")
+    page.click("#cta")
+    page.evaluate("funnel('event', 'signup', {plan: 'pro'}); funnel('identify', 'u-1')")
+    page.wait_for_timeout(1300)  # past the batch timer
+    page.goto("about:blank")  # and the unload flush
+
+    assert sent == []
+    assert fixture_pages.events() == []
+    assert page.console_errors == []
+
+
+def test_dnt_can_be_turned_off_by_the_site(fixture_pages: FixturePages, page: Any) -> None:
+    page.add_init_script(NAVIGATOR_PRIVACY["dnt"])
+    fixture_pages.values["SNIPPET_ATTRS"] = 'data-respect-dnt="false"'
+    thanks = fixture_pages.url("thanks.html")
+    page.goto(thanks)
+    page.goto("about:blank")
+    assert wait_for_events(fixture_pages, 1, ("type", "url")) == [
+        {"type": "pageview", "url": thanks}
+    ]
+
+
+def test_opt_out_sends_nothing_until_opt_in(fixture_pages: FixturePages, page: Any) -> None:
+    """funnel('optout') drops what is queued, persists across pages, and funnel('optin')
+    resumes tracking."""
+    sent = collect_requests(page)
+    page.goto(fixture_pages.url("landing.html"))
+    page.wait_for_function("typeof window.funnel === 'function' && !window.funnel.q")
+    # The pageview and the replayed stub call are still queued (the batch waits 1 s).
+    page.evaluate("funnel('optout')")
+    page.click("#cta")
+    page.goto(fixture_pages.url("thanks.html"))
+    page.click("#home")
+    page.wait_for_timeout(1300)
+    assert sent == []
+
+    page.evaluate("funnel('optin'); funnel('event', 'back_in')")
+    page.goto("about:blank")
+    events = wait_for_events(fixture_pages, 1, ("type", "name"))
+    assert events == [{"type": "event", "name": "back_in"}]
+    assert page.console_errors == []
+
+
+def test_cookieless_stores_nothing_on_the_device(fixture_pages: FixturePages, page: Any) -> None:
+    """data-cookieless: no localStorage, no cookies; the collector derives the visitor id."""
+    fixture_pages.values["SNIPPET_ATTRS"] = "data-cookieless"
+    landing = fixture_pages.url("landing.html", "utm_source=ads")
+    page.goto(landing)
+    page.click("#cta")
+    page.click("#login")  # identify: this page only
+    stored = page.evaluate("[Object.keys(localStorage), Object.keys(sessionStorage)]")
+    page.goto("about:blank")
+
+    assert stored == [[], []]
+    assert page.context.cookies() == []
+    events = wait_for_events(fixture_pages, 5, ("type", "name", "user_id", "visitor_id"))
+    assert [(e["type"], e["name"], e["user_id"]) for e in events] == [
+        ("pageview", "", ""),
+        ("event", "stub_call", ""),
+        ("click", "", ""),
+        ("click", "", ""),
+        ("event", "identify", "user-42"),
+    ]
+    visitors = {e["visitor_id"] for e in events}
+    assert len(visitors) == 1 and visitors != {""}
+
+
+def test_offline_events_are_kept_and_sent_by_the_next_page(
+    fixture_pages: FixturePages, page: Any
+) -> None:
+    landing = fixture_pages.url("landing.html")
+    page.goto(landing)
+    page.wait_for_timeout(1300)  # the first batch leaves while online
+    assert len(wait_for_events(fixture_pages, 2)) == 2
+
+    page.context.set_offline(True)
+    page.click("text=Play intro")
+    page.evaluate("funnel('event', 'offline_signup', {plan: 'pro'})")
+    page.wait_for_timeout(1300)  # the batch cannot leave: it is kept in localStorage
+    kept = page.evaluate("JSON.parse(localStorage.funnel_queue)")
+    assert [(e["type"], e.get("name")) for e in kept] == [
+        ("event", "video_play"),
+        ("event", "offline_signup"),
+    ]
+
+    page.context.set_offline(False)
+    page.goto(fixture_pages.url("thanks.html"))
+    page.goto("about:blank")
+    events = wait_for_events(fixture_pages, 5, ("event_id", "type", "name", "url"))
+    assert [(e["type"], e["name"]) for e in events] == [
+        ("pageview", ""),
+        ("event", "stub_call"),
+        ("event", "video_play"),
+        ("event", "offline_signup"),
+        ("pageview", ""),
+    ]
+    # Sent with the ids they were recorded under, so a retry could never count twice.
+    assert [str(e["event_id"]) for e in events[2:4]] == [e["id"] for e in kept]
+    assert page.console_errors == []
+
+
+class BrokenCollector(BaseHTTPRequestHandler):
+    """Answers every request with a 500, or holds it without answering ("hang")."""
+
+    mode = "500"
+    hits: list[str] = []
+
+    def do_POST(self) -> None:
+        BrokenCollector.hits.append(self.path)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.mode == "hang":
+            time.sleep(3)
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def broken_collector() -> Iterator[ThreadingHTTPServer]:
+    BrokenCollector.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BrokenCollector)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("mode", ["500", "hang"])
+def test_a_broken_collector_causes_no_console_errors(
+    fixture_pages: FixturePages, page: Any, broken_collector: ThreadingHTTPServer, mode: str
+) -> None:
+    BrokenCollector.mode = mode
+    fixture_pages.values["SNIPPET_ATTRS"] = (
+        f'data-api="http://127.0.0.1:{broken_collector.server_port}"'
+    )
+    page.goto(fixture_pages.url("landing.html", QUERY))
+    page.click("#cta")
+    page.wait_for_timeout(1300)  # a batch leaves on the timer
+    page.click("text=Sign up")
+    page.click("#login")
+    page.evaluate("funnel('event', 'still_fine')")
+    page.goto(fixture_pages.url("thanks.html"))  # another on unload, one from the next page
+    page.wait_for_timeout(1300)
+    page.goto("about:blank")
+    deadline = time.monotonic() + 5
+    while len(BrokenCollector.hits) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert len(BrokenCollector.hits) >= 3  # it really tried, and really failed
+    assert set(BrokenCollector.hits) == {"/api/collect"}
+    assert page.console_errors == []
