@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from tracker.ingest import urls
 from tracker.ingest.errors import Drop
 from tracker.ingest.geo import Geo, GeoLookup
@@ -217,9 +219,6 @@ _STRING_COLUMNS = (
 )
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
 def serialize(event: dict[str, Any], site: str, received: str) -> bytes:
     """One JSONEachRow line holding only the columns that differ from their defaults."""
     row: dict[str, Any] = {
@@ -242,8 +241,10 @@ def serialize(event: dict[str, Any], site: str, received: str) -> bytes:
     if event.get("props"):
         row["props"] = event["props"]
     try:
-        return _encode(row).encode("utf-8") + b"\n"
-    except UnicodeEncodeError:
+        # orjson writes UTF-8 directly and refuses unpaired surrogates (which ClickHouse
+        # would refuse later, blocking the spool); ~10x faster than json for these rows.
+        return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
         raise Drop("invalid_encoding", "a string holds an unpaired surrogate") from None
 
 
