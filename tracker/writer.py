@@ -149,6 +149,9 @@ class BatchWriter:
             try:
                 wrote = self._write_one()
             except Exception as exc:
+                if isinstance(exc, FileNotFoundError) and not self.spool_root.exists():
+                    log.info("spool directory %s was removed; the writer stops", self.spool_root)
+                    return
                 self._failed(exc)
                 with self._cond:
                     if self._stop:
@@ -171,8 +174,9 @@ class BatchWriter:
             time.sleep(SYNC_INTERVAL)
             try:
                 self.spool.sync()
-            except OSError as exc:  # the spool directory vanished (tests) or the disk failed
-                log.error("spool fdatasync failed: %s", exc)
+            except OSError as exc:
+                if self.spool_root.exists():  # a vanished directory (tests) is not an error
+                    log.error("spool fdatasync failed: %s", exc)
                 return
 
     def _due(self) -> bool:
