@@ -50,39 +50,41 @@
     button.focus();
   });
 
-  // Drag and drop by the handle.
+  // Drag by the handle with pointer events (mouse, pen and touch alike; HTML5 drag and drop
+  // does not work on touch screens).
   let dragged = null;
-  stagesBox.addEventListener("dragstart", (event) => {
-    const handle = event.target.closest && event.target.closest(".drag-handle");
+  const stageAt = (x, y) => {
+    const node = document.elementFromPoint(x, y);
+    return node ? node.closest("#stages fieldset[data-stage]") : null;
+  };
+  stagesBox.addEventListener("pointerdown", (event) => {
+    const handle = event.target.closest(".drag-handle");
     if (!handle) return;
+    event.preventDefault();
     dragged = handle.closest("fieldset[data-stage]");
     dragged.classList.add("dragging");
-    event.dataTransfer.effectAllowed = "move";
-    event.dataTransfer.setData("text/plain", dragged.id);
+    handle.setPointerCapture(event.pointerId);
   });
-  stagesBox.addEventListener("dragover", (event) => {
+  stagesBox.addEventListener("pointermove", (event) => {
     if (!dragged) return;
-    const target = event.target.closest("fieldset[data-stage]");
-    if (!target || target === dragged) return;
-    event.preventDefault();
-    stages().forEach((s) => s.classList.toggle("drop-target", s === target));
+    const target = stageAt(event.clientX, event.clientY);
+    stages().forEach((s) => s.classList.toggle("drop-target", s === target && s !== dragged));
   });
-  stagesBox.addEventListener("drop", (event) => {
+  const endDrag = (event) => {
     if (!dragged) return;
-    const target = event.target.closest("fieldset[data-stage]");
-    event.preventDefault();
+    const target = event.type === "pointerup" ? stageAt(event.clientX, event.clientY) : null;
     if (target && target !== dragged) {
       const all = stages();
       const before = all.indexOf(dragged) > all.indexOf(target) ? target : target.nextElementSibling;
       stagesBox.insertBefore(dragged, before);
       renumber();
     }
-  });
-  stagesBox.addEventListener("dragend", () => {
-    if (dragged) dragged.classList.remove("dragging");
+    dragged.classList.remove("dragging");
     stages().forEach((s) => s.classList.remove("drop-target"));
     dragged = null;
-  });
+  };
+  stagesBox.addEventListener("pointerup", endDrag);
+  stagesBox.addEventListener("pointercancel", endDrag);
 
   // Keep the legend, swatch and engagement picker in step with typing.
   form.addEventListener("input", (event) => {

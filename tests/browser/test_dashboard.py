@@ -299,3 +299,51 @@ def test_xss_payloads_render_as_text(csrf_app: Flask, live_server: LiveServer, p
     assert FORMULA not in csv_text.replace("'" + FORMULA, "")  # every formula cell is prefixed
     assert "'=HYPERLINK" in csv_text or "'=HYPERLINK".replace('"', '""') in csv_text
     assert dialogs == []
+
+
+def test_editor_reorders_by_buttons_and_drag(
+    csrf_app: Flask, live_server: LiveServer, page: Any
+) -> None:
+    """Stages move with the buttons and by dragging the handle, without a reload; saving
+    stores the new order; the layout fits a phone screen."""
+    from tracker.funnels import get_funnel, list_funnels
+
+    owner = accounts.user_by_email(db.session, EMAIL)
+    site = accounts.create_site(db.session, "Reorder", [], owner=owner)
+    db.session.commit()
+    funnel_id = list_funnels(db.session, site)[0].id
+
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{live_server.url}/sites/{site.key}/funnels/{funnel_id}/edit")
+    page.wait_for_selector("#stages-0 [data-preview-counts][data-persons]")
+
+    def names() -> list[str]:
+        return [page.locator(f"#stages-{i}-name").input_value() for i in range(4)]
+
+    assert names() == ["Trace", "Response", "Engagement", "Sale"]
+    page.locator("#stages-0").get_by_role("button", name="Move down").click()
+    assert names() == ["Response", "Trace", "Engagement", "Sale"]
+    assert page.locator("#stages-0 [data-stage-number]").inner_text() == "1"
+    page.locator("#stages-3 .drag-handle").drag_to(page.locator("#stages-0 > legend"))
+    assert names() == ["Sale", "Response", "Trace", "Engagement"]
+    # Keyboard: the move buttons are reachable and work from the keyboard.
+    page.locator("#stages-1").get_by_role("button", name="Move up").focus()
+    page.keyboard.press("Enter")
+    assert names() == ["Response", "Sale", "Trace", "Engagement"]
+    page.get_by_role("button", name="Save funnel").click()
+    page.wait_for_selector("text=Funnel saved.")
+    db.session.expire_all()
+    saved = get_funnel(db.session, site, funnel_id)
+    assert saved is not None
+    assert [s.key for s in saved.stages] == ["response", "sale", "trace", "engagement"]
+
+    # Phone width: nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/report", f"/funnels/{funnel_id}/edit", "/setup"):
+        page.goto(f"{live_server.url}/sites/{site.key}{path}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, path
+    screenshot(page, "setup-mobile")
