@@ -129,6 +129,7 @@ PAGE = "shop.test"
         ("https://www.example.org/post", "", "example.org", "referral", ""),
         ("", "", "direct", "direct", ""),
         ("https://shop.test/cart", "", "", "", ""),
+        ("https://shop.test/cart", "utm_term=kept", "", "", "kept"),
         ("https://www.shop.test/cart", "utm_campaign=x&utm_source=nl", "nl", "referral", ""),
     ],
 )

@@ -196,7 +196,7 @@ def _classify(
     tagged = bool(utm_source or utm_medium or has_campaign or click_type)
 
     if not tagged and internal:
-        return {"source": "", "medium": "", "referrer_host": ref_host, "utm_term": ""}
+        return {"source": "", "medium": "", "referrer_host": ref_host, "utm_term": utm_term}
 
     source = network or click_network or utm_source or ("" if internal else ref_host) or "direct"
     source = source.removeprefix("www.")
