@@ -22,62 +22,81 @@ OTHER = "other"
 
 
 def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params, group: str = "''") -> str:
-    """Totals per stage (is_total = 1) and, with a breakdown, per value with the values
-    beyond the top N merged into "other" (quantile states merge exactly)."""
+    """One row per person becomes per-stage figures through -ForEach aggregates over the
+    persons' stage arrays (NULL where a stage was not reached). Totals come with is_total = 1;
+    with a breakdown, values beyond the top N merge into "other" (quantile states merge
+    exactly). `group` evaluates several sites or periods in one query."""
     bexpr = attr_expr(query.breakdown) if query.breakdown else "''"
     limit = params.add(query.breakdown_limit, "UInt32")
-    edges = ", ".join(str(e * 1000) for e in HISTOGRAM_EDGES)
+    edges = "[" + ", ".join(str(e * 1000) for e in HISTOGRAM_EDGES) + "]"
     nb = len(HISTOGRAM_LABELS)
-    buckets = ", ".join(f"countIf(h = 1 AND bucket = {i})" for i in range(nb))
-    inner = f"""
-        SELECT {group} AS site_key, {bexpr} AS bval, k,
-            count() AS members,
-            countIf(h = 1) AS persons,
-            countIf(NOT bitTest(matched, k - 1) AND bitShiftRight(matched, k) != 0) AS skipped,
-            sumIf(tk_k - tp_k, h = 1 AND hp = 1 AND k > 1) AS prev_sum,
-            countIf(h = 1 AND hp = 1 AND k > 1) AS prev_n,
-            quantileExactStateIf(0.5)(tk_k - tp_k, h = 1 AND hp = 1 AND k > 1) AS prev_q,
-            quantilesExactStateIf(0.5, 0.9)(tk_k - first_ms, h = 1) AS first_q,
-            [{buckets}] AS hist
-        FROM (
-            SELECT *, k, h, tk_k, tp_k, hp,
-                arrayCount(x -> tk_k - first_ms >= x, [{edges}]) AS bucket
-            FROM ({plan_sql})
-            ARRAY JOIN arrayEnumerate(hit) AS k, hit AS h, tk AS tk_k, tprev AS tp_k,
-                hit_prev AS hp
-            WHERE in_funnel
-        )
-        GROUP BY site_key, bval, k
+    per_person = f"""
+        SELECT {group} AS site_key, {bexpr} AS bval, hit,
+            arrayMap(k -> toUInt8(NOT bitTest(matched, k - 1) AND bitShiftRight(matched, k) != 0),
+                arrayEnumerate(hit)) AS skip,
+            arrayMap(k -> if(hit[k] = 1 AND hit_prev[k] = 1, tk[k] - tprev[k], NULL),
+                arrayEnumerate(hit)) AS dprev,
+            arrayMap(k -> if(hit[k] = 1, tk[k] - first_ms, NULL), arrayEnumerate(hit)) AS dfirst,
+            arrayFlatten(arrayMap(d -> arrayMap(b -> toUInt8(d IS NOT NULL
+                AND arrayCount(x -> assumeNotNull(d) >= x, {edges}) = b), range({nb})), dfirst))
+                AS hist
+        FROM ({plan_sql})
+        WHERE in_funnel
     """
-    ranked = f"""
-        SELECT *, dense_rank() OVER (PARTITION BY site_key ORDER BY p1 DESC, bval ASC) AS rk
-        FROM (SELECT *, sum(if(k = 1, members, 0)) OVER (PARTITION BY site_key, bval) AS p1
-              FROM ({inner}))
+    inner = f"""
+        SELECT site_key, bval,
+            count() AS members,
+            sumForEach(hit) AS persons,
+            sumForEach(skip) AS skipped,
+            sumForEach(arrayMap(x -> ifNull(x, 0), dprev)) AS prev_sum,
+            sumForEach(arrayMap(x -> toUInt64(x IS NOT NULL), dprev)) AS prev_n,
+            quantileExactForEachState(0.5)(dprev) AS prev_q,
+            quantilesExactForEachState(0.5, 0.9)(dfirst) AS first_q,
+            sumForEach(hist) AS hist
+        FROM ({per_person})
+        GROUP BY site_key, bval
     """
     totals = "[1, 0]" if query.breakdown else "[1]"
     return f"""
-        SELECT is_total, if(is_total = 1, '', if(rk <= {limit}, bval, '{OTHER}')) AS b2, k,
-            sum(persons), sum(skipped), sum(prev_sum), sum(prev_n),
-            quantileExactMerge(0.5)(prev_q), quantilesExactMerge(0.5, 0.9)(first_q),
-            sumForEach(hist), sum(members),
+        SELECT is_total, if(is_total = 1, '', if(rk <= {limit}, bval, '{OTHER}')) AS b2,
+            sum(members), sumForEach(persons), sumForEach(skipped), sumForEach(prev_sum),
+            sumForEach(prev_n), quantileExactForEachMerge(0.5)(prev_q),
+            quantilesExactForEachMerge(0.5, 0.9)(first_q), sumForEach(hist),
             min(if(is_total = 1, 0, least(rk, {limit} + 1))) AS order_key, site_key
-        FROM (SELECT *, arrayJoin({totals}) AS is_total FROM ({ranked}))
-        GROUP BY site_key, is_total, b2, k
-        ORDER BY site_key, is_total DESC, order_key, b2, k
+        FROM (
+            SELECT *, arrayJoin({totals}) AS is_total,
+                dense_rank() OVER (PARTITION BY site_key ORDER BY members DESC, bval ASC) AS rk
+            FROM ({inner})
+        )
+        GROUP BY site_key, is_total, b2
+        ORDER BY site_key, is_total DESC, order_key, b2
     """
 
 
-def _stage_rows(definition: dict[str, Any], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def _stage_rows(definition: dict[str, Any], row: tuple[Any, ...] | None) -> list[dict[str, Any]]:
     stages = definition["stages"]
-    by_k = {int(r[2]): r for r in rows}
-    counts = [int(by_k[k + 1][3]) if k + 1 in by_k else 0 for k in range(len(stages))]
+    n = len(stages)
+    nb = len(HISTOGRAM_LABELS)
+    if row is None:
+        row = (
+            1,
+            "",
+            0,
+            [0] * n,
+            [0] * n,
+            [0] * n,
+            [0] * n,
+            [None] * n,
+            [[None, None]] * n,
+            [0] * (n * nb),
+        )
+    _, _, _, counts, skipped, prev_sum, prev_n, prev_med, first_q, hist = row[:10]
+    counts = [int(c) for c in counts]
     out = []
     for idx, stage in enumerate(stages):
-        row = by_k.get(idx + 1)
         persons = counts[idx]
-        prev_n = int(row[6]) if row else 0
-        first_q = list(row[8]) if row and persons else [None, None]
-        hist = list(row[9]) if row else [0] * len(HISTOGRAM_LABELS)
+        n_prev = int(prev_n[idx])
+        quantiles = list(first_q[idx]) if persons else [None, None]
         out.append(
             {
                 "key": stage["key"],
@@ -87,20 +106,20 @@ def _stage_rows(definition: dict[str, Any], rows: list[tuple[Any, ...]]) -> list
                 "conversion_from_previous": (
                     (1.0 if persons else 0.0) if idx == 0 else ratio(persons, counts[idx - 1])
                 ),
-                "conversion_from_start": ratio(persons, counts[0])
-                if idx
-                else (1.0 if persons else 0.0),
-                "dropoff": persons - counts[idx + 1] if idx + 1 < len(stages) else 0,
-                "skipped": int(row[4]) if row else 0,
+                "conversion_from_start": (
+                    ratio(persons, counts[0]) if idx else (1.0 if persons else 0.0)
+                ),
+                "dropoff": persons - counts[idx + 1] if idx + 1 < n else 0,
+                "skipped": int(skipped[idx]),
                 "time_from_previous": {
-                    "mean_s": seconds(float(row[5]) / prev_n) if row and prev_n else None,
-                    "median_s": seconds(_num(row[7])) if row and prev_n else None,
+                    "mean_s": seconds(float(prev_sum[idx]) / n_prev) if n_prev else None,
+                    "median_s": seconds(_num(prev_med[idx])) if n_prev else None,
                 },
                 "time_from_first_click": {
-                    "median_s": seconds(_num(first_q[0])),
-                    "p90_s": seconds(_num(first_q[1])),
+                    "median_s": seconds(_num(quantiles[0])),
+                    "p90_s": seconds(_num(quantiles[1])),
                     "histogram": [
-                        {"bucket": label, "persons": int(hist[i])}
+                        {"bucket": label, "persons": int(hist[idx * nb + i])}
                         for i, label in enumerate(HISTOGRAM_LABELS)
                     ],
                 },
@@ -174,16 +193,13 @@ def _shape(
     rows: list[tuple[Any, ...]],
     sql_ms: int,
 ) -> dict[str, Any]:
-    totals = [r for r in rows if r[0] == 1]
-    stages = _stage_rows(definition, totals)
+    total = next((r for r in rows if r[0] == 1), None)
+    stages = _stage_rows(definition, total)
     breakdown = []
     if query.breakdown:
-        values: dict[str, list[tuple[Any, ...]]] = {}
         for r in rows:
             if r[0] == 0:
-                values.setdefault(str(r[1]), []).append(r)
-        for value, vrows in values.items():
-            breakdown.append({"value": value, "stages": _stage_rows(definition, vrows)})
+                breakdown.append({"value": str(r[1]), "stages": _stage_rows(definition, r)})
     engagement = None
     for stage in stages:
         if stage["key"] == definition.get("engagement_stage"):
@@ -198,7 +214,7 @@ def _shape(
         "funnel": definition["name"],
         "mode": mode,
         "window": window,
-        "persons": _in_funnel(totals),
+        "persons": int(total[2]) if total else 0,
         "stages": stages,
         "breakdown": breakdown,
         "breakdown_field": query.breakdown,
@@ -207,8 +223,3 @@ def _shape(
         "timezone": query.timezone,
         "sql_ms": sql_ms,
     }
-
-
-def _in_funnel(totals: list[tuple[Any, ...]]) -> int:
-    """Persons in the funnel: every one of them has exactly one row at k = 1."""
-    return sum(int(r[10]) for r in totals if int(r[2]) == 1)
