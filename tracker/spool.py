@@ -205,10 +205,11 @@ class Spool:
             self._seg = segs[-1]
             self._size = self._seg_sizes[self._seg]
         else:
-            self._seg = max(self.committed[0], 1)
+            # Never reuse a segment number: batch tokens derive from it, and a reused range
+            # would look like a replay to ClickHouse's deduplication.
+            self._seg = self.committed[0] + 1
             self._size = 0
-            if self.committed[0] == 0:
-                self.committed = (self._seg, 0)
+            self.committed = (self._seg, 0)
         self._fd = os.open(self._seg_path(self._seg), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._seg_sizes[self._seg] = self._size
         _fsync_dir(self.dir)

@@ -65,8 +65,10 @@ def import_chunk(
         if store.writes_paused:
             raise StoreUnavailableError("ClickHouse writes are paused")
         payload = b"".join(lines)
-        # The same chunk content gives the same token, so a retried request is dropped.
-        token = "import-" + hashlib.sha256(payload).hexdigest()
+        # The same events give the same token, so a concurrent or retried import of the same
+        # chunk is dropped by ClickHouse even if both passed the id check.
+        ids = "\n".join(eid for eid in result.ids if eid not in present)
+        token = "import-" + hashlib.sha256(f"{site}\n{ids}".encode()).hexdigest()
         store.writer.raw_insert(
             "events",
             None,
