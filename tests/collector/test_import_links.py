@@ -3,6 +3,7 @@ and redirect only to their stored target."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import uuid
 from pathlib import Path
@@ -103,6 +104,11 @@ def test_cli_import_twice_stores_each_event_once(
     result = runner.invoke(main, ["import", str(path), "--site", site.key])
     assert "Imported 0 events" in result.output and "25 already present" in result.output
     assert len(stored(store, site.key, "event_id")) == 25
+    # The same events as a gzipped JSON array are recognised as already present.
+    packed = tmp_path / "events.json.gz"
+    packed.write_bytes(gzip.compress(json.dumps(events).encode()))
+    result = runner.invoke(main, ["import", str(packed), "--site", site.key])
+    assert result.exit_code == 0 and "25 already present" in result.output, result.output
     unknown = runner.invoke(main, ["import", str(path), "--site", "nope"])
     assert unknown.exit_code != 0 and "no site" in unknown.output
 
