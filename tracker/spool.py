@@ -134,7 +134,6 @@ class Spool:
         self.appended_rows = 0
         self.committed_rows = 0
         self._seg_sizes: dict[int, int] = {}
-        self.on_append: list[object] = []
 
     # -- opening -------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ class BatchWriter:
         self.last_error = ""
         self.failing_since: float | None = None
         self.inserted_rows = 0
-        self.metrics_hook: list[object] = []
+        self._data_failures = 0
         self.observe_insert = _noop_observe
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -213,7 +213,7 @@ class BatchWriter:
             self._data_failures = 0
             return
         except ClickHouseRejectedError as exc:
-            self._data_failures = getattr(self, "_data_failures", 0) + 1
+            self._data_failures += 1
             if self._data_failures < _MAX_DATA_FAILURES:
                 raise
             reason = str(exc)

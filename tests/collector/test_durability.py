@@ -169,3 +169,22 @@ def test_segments_rotate_and_are_deleted_once_committed(
     assert writer.spool.backlog_rows == 0
     writer.stop()
     assert count_by_id(store, key) == dict.fromkeys(sent, 1)
+
+
+def test_a_frame_clickhouse_refuses_is_set_aside_and_the_rest_lands(
+    store: Store, tmp_path: Path, key: str
+) -> None:
+    writer = BatchWriter(store, tmp_path / "spool", 10 << 20)
+    writer.start()
+    good_a, payload_a = lines(key, 3)
+    writer.append(payload_a, 3)
+    poison = json.dumps({"site_id": key, "event_id": "not-a-uuid", "ts": "yesterday"}).encode()
+    writer.append(poison + b"\n", 1)
+    good_b, payload_b = lines(key, 2)
+    writer.append(payload_b, 2)
+    assert writer.flush(timeout=60)
+    writer.stop()
+    assert count_by_id(store, key) == dict.fromkeys(good_a + good_b, 1)
+    rejected = (writer.spool.dir / "rejected.log").read_bytes()  # type: ignore[operator]
+    assert b"not-a-uuid" in rejected
+    assert not any(i.encode() in rejected for i in good_a + good_b)
