@@ -191,18 +191,24 @@ def build_plan(
     person_filters = person_filter_sql(query, params)
     # Only ordered/any evaluate matching events alone; strict needs every event in between.
     keep = "1" if mode == "strict" else "mask != 0"
+    # Group by the person alone when site and range are constants: composite keys hash slower.
+    if periods:
+        keys, consts = "site, person, ps, pe", ""
+    elif isinstance(site_key, list):
+        keys, consts = "site, person", f"{p_start} AS ps, {p_end} AS pe,"
+    else:
+        keys = "person"
+        consts = f"{params.add(site_key, 'String')} AS site, {p_start} AS ps, {p_end} AS pe,"
     grouped_sql = f"""
         SELECT
-            site,
-            person,
-            ps,
-            pe,
+            {keys},
+            {consts}
             arraySort(groupArrayIf((okey, v), {keep})) AS evs,
             minIf(t, in_range) AS first_ms,
             {attr_agg_select}
             countIf(in_range) AS events_in_range
         FROM ({events_sql})
-        GROUP BY site, person, ps, pe
+        GROUP BY {keys}
         HAVING events_in_range > 0 AND countIf(in_range AND {entry}) > 0 AND ({person_filters})
     """
     # Each step is its own subquery layer: ClickHouse inlines alias references, so chaining
