@@ -1,0 +1,136 @@
+"""Reports over events loaded through the import API, site time zones, and trends agreeing
+with per-period reports."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+
+from flask.testing import FlaskClient
+
+from tests.stages.conftest import load
+from tracker.clickhouse import Store
+from tracker.configdb import db
+from tracker.models import Site
+from tracker.reports import funnel_report, funnel_trends, parse_report_query
+from tracker.stages.templates import template_definition
+
+
+def test_report_over_imported_events(client: FlaskClient, site: Site, auth: dict) -> None:
+    t0 = datetime(2026, 5, 4, 10, tzinfo=UTC)
+    events = [
+        {
+            "id": str(uuid.uuid4()),
+            "type": "pageview",
+            "url": "https://example.test/",
+            "visitor": "a",
+            "ts": t0.isoformat(),
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "type": "click",
+            "url": "https://example.test/",
+            "visitor": "a",
+            "ts": (t0 + timedelta(minutes=1)).isoformat(),
+            "element": {"tag": "button", "text": "Go"},
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "type": "event",
+            "name": "signup",
+            "url": "https://example.test/s",
+            "visitor": "a",
+            "user": "u9",
+            "ts": (t0 + timedelta(minutes=2)).isoformat(),
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "type": "event",
+            "name": "purchase",
+            "url": "https://example.test/t",
+            "visitor": "b",
+            "user": "u9",
+            "value": 42.5,
+            "ts": (t0 + timedelta(hours=3)).isoformat(),
+        },
+    ]
+    res = client.post(f"/api/v1/sites/{site.key}/events:import", json=events, headers=auth)
+    assert res.status_code in (200, 202), res.get_data(as_text=True)
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][0][
+        "id"
+    ]
+    body = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/report",
+        query_string={"from": "2026-05-04", "to": "2026-05-04"},
+        headers=auth,
+    ).get_json()
+    assert [s["persons"] for s in body["stages"]] == [1, 1, 1, 1]
+    assert body["engagement"]["median_s"] == 120.0
+    pipe = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/pipeline",
+        query_string={"from": "2026-05-04", "to": "2026-05-04"},
+        headers=auth,
+    ).get_json()
+    assert pipe["sale_value"] == {"sum": 42.5, "average": 42.5}
+
+
+def test_range_uses_the_site_time_zone(store: Store, site: Site) -> None:
+    site.timezone = "America/New_York"
+    db.session.commit()
+    # 2026-06-01 02:00 UTC is still May 31st in New York (UTC-4).
+    load(
+        store,
+        [
+            {
+                "site_id": site.key,
+                "visitor_id": "a",
+                "type": "pageview",
+                "ts": datetime(2026, 6, 1, 2, tzinfo=UTC),
+            }
+        ],
+    )
+    may31 = parse_report_query({"from": "2026-05-31", "to": "2026-05-31"}, site)
+    june1 = parse_report_query({"from": "2026-06-01", "to": "2026-06-01"}, site)
+    definition = template_definition()
+    assert funnel_report(store, site, definition, may31)["stages"][0]["persons"] == 1
+    assert funnel_report(store, site, definition, june1)["stages"][0]["persons"] == 0
+
+
+def test_trends_agree_with_per_day_reports(store: Store) -> None:
+    rng = random.Random(7)
+    key = f"tr{uuid.uuid4().hex[:10]}"
+    site = SimpleNamespace(key=key, timezone="UTC")
+    start = datetime(2026, 2, 1, tzinfo=UTC)
+    events = []
+    for v in range(60):
+        t = start + timedelta(hours=rng.randrange(0, 24 * 6))
+        for type_, name in (
+            ("pageview", ""),
+            ("click", ""),
+            ("event", "signup"),
+            ("event", "purchase"),
+        ):
+            if rng.random() < 0.3:
+                break
+            t += timedelta(hours=rng.choice((1, 5, 20, 40)))
+            events.append(
+                {"site_id": key, "visitor_id": f"v{v % 45}", "type": type_, "name": name, "ts": t}
+            )
+    load(store, events)
+    definition = dict(template_definition(), window=2 * 86400)
+    query = parse_report_query({"from": "2026-02-01", "to": "2026-02-06"}, site)  # type: ignore[arg-type]
+    trends = funnel_trends(store, site, definition, query, "day")  # type: ignore[arg-type]
+    assert len(trends["periods"]) == 6
+    previous = None
+    for period in trends["periods"]:
+        day = date.fromisoformat(period["start"])
+        single = parse_report_query({"from": day.isoformat(), "to": day.isoformat()}, site)  # type: ignore[arg-type]
+        report = funnel_report(store, site, definition, single)  # type: ignore[arg-type]
+        counts = [s["persons"] for s in report["stages"]]
+        assert [s["persons"] for s in period["stages"]] == counts
+        if previous and previous[0]:
+            assert period["stages"][0]["change"] == (counts[0] - previous[0]) / previous[0]
+        previous = counts
+    assert sum(p["stages"][0]["persons"] for p in trends["periods"]) > 10
