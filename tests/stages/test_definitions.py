@@ -151,6 +151,16 @@ def test_error_paths_point_at_the_field() -> None:
             {
                 "stages": [
                     _stage("a"),
+                    _stage("b", conditions=[{"field": "url", "op": "regex", "value": "a(?=b)"}]),
+                ]
+            },
+            "stages.1.rules.0.conditions.0.value",
+            "RE2",
+        ),
+        (
+            {
+                "stages": [
+                    _stage("a"),
                     _stage("b", conditions=[{"field": "value", "op": "contains", "value": "1"}]),
                 ]
             },

@@ -84,6 +84,8 @@ def _regex(col: Column, value: Any, params: Params) -> str:
     return f"match({col.expr}, {params.add(value, 'String')})"
 
 
+# Python accepts these but RE2 (ClickHouse's engine) refuses them at query time.
+_RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
 _REGEX_META = set("\\.^$|?*+()[]{}")
 
 
@@ -219,6 +221,11 @@ def normalise(op_name: str, value: Any, numeric: bool) -> Any:
                 re.compile(text)
             except re.error as exc:
                 raise ValueError(f"is not a valid regular expression: {exc}") from None
+            if _RE2_UNSUPPORTED.search(text):
+                raise ValueError(
+                    "uses look-around or back-references, which ClickHouse's RE2 engine "
+                    "does not support"
+                )
     return text
 
 
