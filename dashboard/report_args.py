@@ -52,6 +52,7 @@ BREAKDOWNS: tuple[tuple[str, str], ...] = (
     ("referrer", "Referrer"),
 )
 INTERVALS = ("day", "week", "month")
+DEFAULT_INTERVAL = "week"  # 12 weeks by default: a readable trend, and cheaper than 30 days
 # Arguments that belong in shared links (everything else, like csrf or paging, is dropped).
 KEPT = (
     "funnel", "range", "from", "to", "mode", "window", "breakdown", "interval", "filter",

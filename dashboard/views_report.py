@@ -147,9 +147,7 @@ def report(site_key: str) -> ResponseReturnValue:
         "intervals": report_args.INTERVALS,
         "preset": args.get("range")
         or ("custom" if args.get("from") or args.get("to") else report_args.DEFAULT_PRESET),
-        "interval": args.get("interval")
-        if args.get("interval") in report_args.INTERVALS
-        else "day",
+        "interval": _interval(args),
         "url_with": report_args.url_with,
         "charts": charts,
         "error": None,
@@ -165,22 +163,15 @@ def report(site_key: str) -> ResponseReturnValue:
         return render_template("report.html", **context), 400
     store = store_of(current_app)
     definition = _definition(funnel)
-    # Without a chosen range, trends show the last N periods and the pipeline the attempts
-    # still open; each gets its own query (the pipeline narrows the one it is given).
-    explicit = bool(args.get("range") or args.get("from") or args.get("to"))
+    context["definition"] = definition
     calls: dict[str, Callable[[], Any]] = {
         "report": partial(reports.funnel_report, store, site, definition, query)
     }
-    if hasattr(reports, "funnel_trends"):
-        trends_query = _query(site, args, explicit)
-        calls["trends"] = partial(
-            reports.funnel_trends, store, site, definition, trends_query, context["interval"]
-        )
-    if hasattr(reports, "funnel_pipeline"):
-        pipeline_query = _query(site, args, explicit)
-        calls["pipeline"] = partial(
-            reports.funnel_pipeline, store, site, definition, pipeline_query
-        )
+    # The page waits only for the funnel; trends and the pipeline load into it afterwards
+    # (report.js), unless asked for inline (no JavaScript, or a test).
+    context["inline_panels"] = request.args.get("panels") == "inline"
+    if context["inline_panels"]:
+        calls.update(_panel_calls(site, args, definition))
     try:
         context.update(_run_panels(calls))
     except reports.QueryError as exc:
@@ -197,10 +188,69 @@ def report(site_key: str) -> ResponseReturnValue:
             item["href_only"] = report_args.url_with(
                 base, args, breakdown=None, **{field: item["value"]}
             )
-    context.update(query=query, definition=definition)
+    context["query"] = query
     if not result.get("persons"):
         context["has_events"] = recent.event_count(store, site) > 0
     return render_template("report.html", **context)
+
+
+def _interval(args: MultiDict[str, str]) -> str:
+    chosen = args.get("interval", "")
+    return chosen if chosen in report_args.INTERVALS else report_args.DEFAULT_INTERVAL
+
+
+def _panel_calls(
+    site: Site, args: MultiDict[str, str], definition: dict[str, Any]
+) -> dict[str, Callable[[], Any]]:
+    """The service calls behind the trends and pipeline panels."""
+    reports = _reports()
+    store = store_of(current_app)
+    interval = _interval(args)
+    # Without a chosen range, trends show the last N periods and the pipeline the attempts
+    # still open; each gets its own query (the pipeline narrows the one it is given).
+    explicit = bool(args.get("range") or args.get("from") or args.get("to"))
+    calls: dict[str, Callable[[], Any]] = {}
+    if hasattr(reports, "funnel_trends"):
+        trends_query = _query(site, args, explicit)
+        calls["trends"] = partial(
+            reports.funnel_trends, store, site, definition, trends_query, interval
+        )
+    if hasattr(reports, "funnel_pipeline"):
+        pipeline_query = _query(site, args, explicit)
+        calls["pipeline"] = partial(
+            reports.funnel_pipeline, store, site, definition, pipeline_query
+        )
+    return calls
+
+
+@bp.get("/sites/<site_key>/report/<any(trends, pipeline):panel>")
+@login_required
+def report_panel(site_key: str, panel: str) -> ResponseReturnValue:
+    """One secondary panel of the report as an HTML fragment (loaded into the page)."""
+    site = site_or_404(site_key)
+    args = report_args.clean_args(request.args)
+    funnel, _ = _pick_funnel(site, args)
+    if funnel is None:
+        abort(404)
+    reports = _reports()
+    definition = _definition(funnel)
+    try:
+        calls = {
+            name: call
+            for name, call in _panel_calls(site, args, definition).items()
+            if name == panel
+        }
+        results = _run_panels(calls)
+    except reports.QueryError as exc:
+        results = {f"{panel}_error": str(exc)}
+    return render_template(
+        "report_panel.html",
+        panel=panel,
+        site=site,
+        definition=definition,
+        charts=charts,
+        **results,
+    )
 
 
 @bp.get("/sites/<site_key>/values/<field>.json")

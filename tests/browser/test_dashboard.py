@@ -200,6 +200,10 @@ def test_marketer_flow(
     assert "3 persons" in spring.inner_text()
     assert "1 person ·" in autumn.inner_text()
     assert persons_column(page) == [4, 3, 2, 1]
+    # Trends and the pipeline arrive after the page, with the same filters.
+    page.wait_for_selector('#trends-slot[data-loaded="true"] #trends')
+    page.wait_for_selector('#pipeline-slot[data-loaded="true"] #pipeline')
+    assert page.locator("#kpi-pipeline-entered").inner_text() == "4"
     screenshot(page, "report")
     # The README's picture: the funnel panel alone keeps the file small.
     page.locator("#funnel-panel").screenshot(path=str(ARTIFACTS / "report-funnel.png"))

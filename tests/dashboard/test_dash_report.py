@@ -187,9 +187,20 @@ def test_filter_values_come_from_the_data(logged_in: FlaskClient, traffic: Site)
 
 
 def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> None:
-    html = logged_in.get(f"/sites/{traffic.key}/report?interval=week").data.decode()
-    assert 'id="trends"' in html and "Trends by week" in html
-    assert 'id="pipeline"' in html and "Close rate" in html
+    base = f"/sites/{traffic.key}/report"
+    page = logged_in.get(f"{base}?interval=day").data.decode()
+    # The page carries slots; the panels come from their own URLs with the same filters.
+    assert f'data-panel-url="{base}/trends?interval=day"' in page
+    trends = logged_in.get(f"{base}/trends?interval=day").data.decode()
+    assert 'id="trends"' in trends and "Trends by day" in trends
+    assert "Persons per stage by day" in trends  # the chart's title
+    pipeline = logged_in.get(f"{base}/pipeline?campaign=spring").data.decode()
+    assert 'id="pipeline"' in pipeline and "Close rate" in pipeline
+    assert 'id="kpi-pipeline-entered">3<' in pipeline
+    inline = logged_in.get(f"{base}?panels=inline").data.decode()
+    assert 'id="trends"' in inline and 'id="pipeline"' in inline
+    too_many = logged_in.get(f"{base}/trends?interval=day&range=custom&from=2020-01-01")
+    assert too_many.status_code == 200 and b'class="error"' in too_many.data
 
 
 def test_tracked_links(logged_in: FlaskClient, my_site: Site) -> None:
