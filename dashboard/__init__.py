@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from flask import Flask, Response, g, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager
@@ -28,6 +29,7 @@ from dashboard import (  # noqa: F401
 from dashboard.access import load_user
 from dashboard.blueprint import bp
 from dashboard.security import LoginLimiter, add_security_headers
+from tracker.clickhouse import StoreUnavailableError
 
 # Blueprints that authenticate otherwise (site keys, bearer tokens): no CSRF there.
 _CSRF_EXEMPT = (("tracker.collector", "blueprints"), ("tracker.api.auth", "bp"))
@@ -102,6 +104,26 @@ def init_app(app: Flask) -> None:
 
     for code in (403, 404, 405, 429, 501):
         app.register_error_handler(code, _http_error)
+
+    @bp.errorhandler(ClickHouseError)
+    def _store_error(exc: ClickHouseError) -> ResponseReturnValue:
+        # A report too heavy for the query time limit (or a store outage) is explained, not
+        # a bare 500: the marketer can narrow the range or filters and retry.
+        if "TIMEOUT_EXCEEDED" in str(exc):
+            limit = app.config["FUNNEL_SETTINGS"].query_timeout
+            return _error_page(
+                503,
+                "The report took too long",
+                f"It ran longer than the {limit} s limit (FUNNEL_QUERY_TIMEOUT). Choose a "
+                "shorter date range or fewer breakdown values, then try again.",
+            )
+        app.logger.exception("ClickHouse error on %s", request.path)
+        return _error_page(503, "The event store is not answering", "Try again in a moment.")
+
+    @bp.errorhandler(StoreUnavailableError)
+    def _store_down(exc: StoreUnavailableError) -> ResponseReturnValue:
+        app.logger.warning("store unavailable on %s: %s", request.path, exc)
+        return _error_page(503, "The event store is not answering", "Try again in a moment.")
 
 
 def _http_error(exc: HTTPException) -> ResponseReturnValue:

@@ -206,3 +206,27 @@ def window_text(window: Any) -> str:
         if window % size == 0:
             return f"{window // size}{unit}"
     return str(window)
+
+
+def error_label(field_id: str, draft: dict[str, Any]) -> str:
+    """`stages-1-rules-0-conditions-2-value` as "Stage 2 “Response”, rule 1, condition 3:
+    value", for the error summary."""
+    parts = field_id.split("-")
+    words: list[str] = []
+    i = 0
+    while i < len(parts):
+        name = parts[i]
+        index = parts[i + 1] if i + 1 < len(parts) and parts[i + 1].isdigit() else None
+        if name == "stages" and index is not None:
+            n = int(index)
+            stages = draft.get("stages", [])
+            title = stages[n].get("name") if n < len(stages) else ""
+            words.append(f"Stage {n + 1}" + (f" “{title}”" if title else ""))
+        elif name == "rules" and index is not None:
+            words.append(f"rule {int(index) + 1}")
+        elif name == "conditions" and index is not None:
+            words.append(f"condition {int(index) + 1}")
+        else:
+            words.append(name.replace("_", " "))
+        i += 2 if index is not None else 1
+    return ", ".join(words[:-1]) + (": " if len(words) > 1 else "") + words[-1] if words else ""

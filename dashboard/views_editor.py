@@ -149,6 +149,7 @@ def _render_editor(
             event_types=definitions.EVENT_TYPES,
             modes=definitions.MODES,
             preview_days=PREVIEW_DAYS,
+            error_label=editor_form.error_label,
         ),
         status,
     )

@@ -88,6 +88,12 @@
 
   // Keep the legend, swatch and engagement picker in step with typing.
   form.addEventListener("input", (event) => {
+    // Once a flagged field is edited, its old message no longer applies.
+    if (event.target.getAttribute("aria-invalid") === "true") {
+      event.target.removeAttribute("aria-invalid");
+      const message = document.getElementById("err-" + event.target.name);
+      if (message) message.remove();
+    }
     const stage = event.target.closest("fieldset[data-stage]");
     if (stage && /-name$/.test(event.target.name) && /^stages-\d+-name$/.test(event.target.name)) {
       stage.querySelector("[data-stage-title]").textContent = event.target.value;

@@ -93,6 +93,13 @@ def test_errors_map_to_field_ids() -> None:
     assert errors == {"stages-1-rules-0-conditions-2-value": "value must be a number"}
 
 
+def test_error_labels_read_like_the_form() -> None:
+    draft = {"stages": [{"name": "Trace"}, {"name": "Response"}]}
+    label = editor_form.error_label("stages-1-rules-0-conditions-2-value", draft)
+    assert label == "Stage 2 “Response”, rule 1, condition 3: value"
+    assert editor_form.error_label("window", draft) == "window"
+
+
 def test_colours_are_sanitised() -> None:
     assert editor_form.safe_color("#12abEF") == "#12abEF"
     assert editor_form.safe_color('red" onload="x', 1) == editor_form.PALETTE[1]
