@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
-from flask import Flask, Response, g, jsonify, make_response, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -105,26 +105,6 @@ def init_app(app: Flask) -> None:
     for code in (403, 404, 405, 429, 501):
         app.register_error_handler(code, _http_error)
 
-    @bp.errorhandler(ClickHouseError)
-    def _store_error(exc: ClickHouseError) -> ResponseReturnValue:
-        # A report too heavy for the query time limit (or a store outage) is explained, not
-        # a bare 500: the marketer can narrow the range or filters and retry.
-        if "TIMEOUT_EXCEEDED" in str(exc):
-            limit = app.config["FUNNEL_SETTINGS"].query_timeout
-            return _error_page(
-                503,
-                "The report took too long",
-                f"It ran longer than the {limit} s limit (FUNNEL_QUERY_TIMEOUT). Choose a "
-                "shorter date range or fewer breakdown values, then try again.",
-            )
-        app.logger.exception("ClickHouse error on %s", request.path)
-        return _error_page(503, "The event store is not answering", "Try again in a moment.")
-
-    @bp.errorhandler(StoreUnavailableError)
-    def _store_down(exc: StoreUnavailableError) -> ResponseReturnValue:
-        app.logger.warning("store unavailable on %s: %s", request.path, exc)
-        return _error_page(503, "The event store is not answering", "Try again in a moment.")
-
 
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
     if request.blueprint not in (None, bp.name):
@@ -140,3 +120,26 @@ def _error_page(code: int, title: str, detail: str) -> ResponseReturnValue:
     )
     response.dashboard_page = True  # type: ignore[attr-defined]
     return response
+
+
+# Registered once at import: a blueprint cannot take handlers after its first registration.
+@bp.errorhandler(ClickHouseError)
+def _store_error(exc: ClickHouseError) -> ResponseReturnValue:
+    # A report too heavy for the query time limit (or a store outage) is explained, not a
+    # bare 500: the marketer can narrow the range or filters and retry.
+    if "TIMEOUT_EXCEEDED" in str(exc):
+        limit = current_app.config["FUNNEL_SETTINGS"].query_timeout
+        return _error_page(
+            503,
+            "The report took too long",
+            f"It ran longer than the {limit} s limit (FUNNEL_QUERY_TIMEOUT). Choose a "
+            "shorter date range or fewer breakdown values, then try again.",
+        )
+    current_app.logger.exception("ClickHouse error on %s", request.path)
+    return _error_page(503, "The event store is not answering", "Try again in a moment.")
+
+
+@bp.errorhandler(StoreUnavailableError)
+def _store_down(exc: StoreUnavailableError) -> ResponseReturnValue:
+    current_app.logger.warning("store unavailable on %s: %s", request.path, exc)
+    return _error_page(503, "The event store is not answering", "Try again in a moment.")
