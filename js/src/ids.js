@@ -1,3 +1,4 @@
 // A random version-4 UUID in every context: each object URL carries a fresh one (unlike
 // crypto.randomUUID, this needs no secure context, and it costs a fraction of the bytes).
-export var uuid = () => URL.createObjectURL(new Blob()).slice(-36)
+// The URL is revoked at once, so nothing stays registered.
+export var uuid = (url = URL.createObjectURL(new Blob())) => (URL.revokeObjectURL(url), url.slice(-36))

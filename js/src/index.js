@@ -59,7 +59,7 @@ safe(() => {
       if (n.onLine) {
         body = JSON.stringify({ site: data.site, events: q.splice(0) })
         // One init object serves both: fetch ignores activateAfter, fetchLater implies keepalive.
-        var init = { method: 'POST', body, keepalive: true, mode: 'no-cors', activateAfter: 0 }
+        var init = { method: 'POST', body, keepalive: true, activateAfter: 0 }
         try {
           fetchLater(api, init)
         } catch {
@@ -76,8 +76,9 @@ safe(() => {
   var may = () => !off && kv('optout') != 1
 
   var track = (type, extra) => {
-    // A route change not yet seen by the poll gets its pageview before this event.
-    type != 'pageview' && view()
+    // A route change not yet seen by the poll gets its pageview before this event (every
+    // event but a pageview carries extra fields).
+    extra && view()
     var now = Date.now()
     // Visitor: one year since last seen; session: 30 minutes without activity.
     // Stored as "id.lastUsedMs"; a new id once ttl ms passed without use.
