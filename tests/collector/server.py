@@ -62,9 +62,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                if requests.get(f"{self.url}/readyz", timeout=10).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy starting up
                 pass
             assert self.proc.poll() is None, self.log.read_text()[-3000:]
             time.sleep(0.2)
