@@ -202,6 +202,7 @@ async def _open_loop(port: int, reqs: list[bytes], rate: int, seconds: float) ->
         "non_202": bad[0],
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[int(len(latencies) * 0.99) - 1],
+        "rate": len(latencies) / (time.perf_counter() - start),
     }
 
 
@@ -248,7 +249,10 @@ def main() -> None:
         capture_output=True,
     )
     secs, conns = args.seconds, args.connections
-    print(f"cores: {os.cpu_count()}  (shared machine: figures vary run to run)")
+    print(
+        f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start "
+        "(on a shared machine figures vary run to run; compare the ratios)"
+    )
     print(
         f"gunicorn: gthread, 1 worker x {os.environ.get('FUNNEL_THREADS', '8')} threads; "
         f"{conns} keep-alive connections; {secs:.0f}s per phase"
@@ -307,11 +311,13 @@ def main() -> None:
     print(f"collect, 50-event batches   {events_s:10.0f} events/s (target >= 30000)")
     print(
         f"latency at 1000 req/s       p50 {latency['p50_ms']:.1f} ms, "
-        f"p99 {latency['p99_ms']:.1f} ms ({latency['requests']} requests)"
+        f"p99 {latency['p99_ms']:.1f} ms ({latency['requests']} requests, "
+        f"{latency['rate']:.0f} req/s achieved)"
     )
     print(f"serving process RSS         {rss:10.1f} MB")
     non_202 = single["non_202"] + batch["non_202"] + latency["non_202"]
     print(f"non-202 answers: {non_202}; spool drained after the run: {depth == 0}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
