@@ -301,7 +301,9 @@ def import_(file: Path, site_key: str) -> None:
 
 @main.command("create-link")
 @click.option("--site", "site_key", required=True, help="Key of the site.")
-@click.option("--url", "target", required=True, help="Where the link leads (http/https).")
+@click.option(
+    "--url", "--target", "target", required=True, help="Where the link leads (http/https)."
+)
 @click.option("--campaign", default="", help="utm_campaign.")
 @click.option("--source", default="", help="utm_source, e.g. newsletter.")
 @click.option("--medium", default="", help="utm_medium, e.g. email, cpc, social.")

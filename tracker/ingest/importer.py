@@ -30,6 +30,7 @@ class ImportSummary:
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "imported": self.imported,
+            "accepted": self.imported,
             "existing": self.existing,
             "dropped": dict(self.dropped),
         }
