@@ -125,3 +125,28 @@ def stored_counts(env: dict[str, str], site: str) -> dict[str, Any]:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+SCAN_SCRIPT = """
+import sys
+from tracker import create_app
+from tracker.app import store_of
+store = store_of(create_app())
+rows = store.rows("SELECT * FROM events WHERE site_id = {s:String}", {"s": sys.argv[1]})
+print(sum(sys.argv[2] in repr(row) for row in rows), len(rows))
+"""
+
+
+def rows_mentioning(env: dict[str, str], site: str, needle: str) -> tuple[int, int]:
+    """(rows whose any column mentions `needle`, all rows) for the site."""
+    done = subprocess.run(
+        [sys.executable, "-c", SCAN_SCRIPT, site, needle],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    hits, total = done.stdout.strip().splitlines()[-1].split()
+    return int(hits), int(total)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.collector.server import Server, funnel, stored_counts
+from tests.collector.server import Server, funnel, rows_mentioning, stored_counts
 from tracker.writer import PAUSE_FLAG
 
 pytestmark = pytest.mark.slow
@@ -22,6 +22,7 @@ UA = (
     "Chrome/126.0.0.0 Safari/537.36"
 )
 SITE = "faultsite"
+CLIENT_IP = "203.0.113.77"  # sent as X-Forwarded-For through one trusted proxy
 
 
 class Client:
@@ -47,7 +48,7 @@ class Client:
                 resp = session.post(
                     f"{self.server.url}/api/collect",
                     json={"site": SITE, "events": batch},
-                    headers={"User-Agent": UA},
+                    headers={"User-Agent": UA, "X-Forwarded-For": CLIENT_IP},
                     timeout=5,
                 )
             except requests.RequestException:
@@ -75,7 +76,7 @@ class Client:
 
 
 def prepare(tmp_path: Path) -> Server:
-    server = Server(tmp_path, FUNNEL_RATE_LIMIT="0", FUNNEL_THREADS="4")
+    server = Server(tmp_path, FUNNEL_RATE_LIMIT="0", FUNNEL_THREADS="4", FUNNEL_TRUSTED_PROXIES="1")
     funnel(["migrate"], server.env)
     funnel(["create-site", "--name", "Fault", "--key", SITE], server.env)
     return server
@@ -103,6 +104,13 @@ def test_kill9_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert not missing, f"{len(missing)} acknowledged events lost"
     assert all(counts[i] == 1 for i in client.acked), "duplicated events"
     assert "Traceback" not in server.log.read_text()
+    # After the run, neither ClickHouse, the spool nor the server log holds the client address.
+    hits, total = rows_mentioning(server.env, SITE, CLIENT_IP)
+    assert total >= len(client.acked) and hits == 0
+    assert CLIENT_IP not in server.log.read_text()
+    for path in (tmp_path / "spool").rglob("*"):
+        if path.is_file():
+            assert CLIENT_IP.encode() not in path.read_bytes(), path
 
 
 def test_outage_flag_keeps_sending_then_drains(tmp_path: Path) -> None:
