@@ -75,15 +75,23 @@ class Client:
             t.join(timeout=10)
 
 
-def prepare(tmp_path: Path) -> Server:
-    server = Server(tmp_path, FUNNEL_RATE_LIMIT="0", FUNNEL_THREADS="4", FUNNEL_TRUSTED_PROXIES="1")
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated data directory with the site, shared by this module's servers in turn
+    (each test checks only the ids it was acknowledged)."""
+    path = tmp_path_factory.mktemp("fault")
+    server = make_server(path)
     funnel(["migrate"], server.env)
     funnel(["create-site", "--name", "Fault", "--key", SITE], server.env)
-    return server
+    return path
 
 
-def test_kill9_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    server = prepare(tmp_path)
+def make_server(path: Path) -> Server:
+    return Server(path, FUNNEL_RATE_LIMIT="0", FUNNEL_THREADS="4", FUNNEL_TRUSTED_PROXIES="1")
+
+
+def test_kill9_mid_stream_loses_and_duplicates_nothing(data_dir: Path) -> None:
+    server = make_server(data_dir)
     server.start()
     try:
         with Client(server) as client:
@@ -108,15 +116,15 @@ def test_kill9_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     hits, total = rows_mentioning(server.env, SITE, CLIENT_IP)
     assert total >= len(client.acked) and hits == 0
     assert CLIENT_IP not in server.log.read_text()
-    for path in (tmp_path / "spool").rglob("*"):
+    for path in (data_dir / "spool").rglob("*"):
         if path.is_file():
             assert CLIENT_IP.encode() not in path.read_bytes(), path
 
 
-def test_outage_flag_keeps_sending_then_drains(tmp_path: Path) -> None:
-    server = prepare(tmp_path)
+def test_outage_flag_keeps_sending_then_drains(data_dir: Path) -> None:
+    server = make_server(data_dir)
     server.start()
-    flag = tmp_path / "spool" / PAUSE_FLAG
+    flag = data_dir / "spool" / PAUSE_FLAG
     try:
         with Client(server, threads=2) as client:
             time.sleep(0.5)
