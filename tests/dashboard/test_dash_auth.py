@@ -178,8 +178,23 @@ def test_collector_and_api_are_exempt_from_csrf(csrf_app: Flask) -> None:
         )
         assert response.status_code != 400 or b"CSRF" not in response.data
         assert response.status_code in (202, 204)
+        assert csrf_app.extensions["funnel_writer"].flush(timeout=20)
         api = client.post(
             f"/api/v1/sites/{site.key}/funnels", json={}, headers={"Authorization": "Bearer no"}
         )
         assert api.status_code == 401  # token auth answered, not a CSRF failure
     db.remove()
+
+
+def test_templates_have_no_inline_script_or_style() -> None:
+    """The CSP forbids inline code; a template that slipped some in would break in browsers."""
+    import re
+
+    templates = Path(__file__).resolve().parents[2] / "dashboard" / "templates"
+    for path in templates.glob("*.html"):
+        html = path.read_text()
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert "src=" in tag, f"{path.name}: inline <script>"
+        assert not re.search(r"\sstyle=", html), f"{path.name}: style attribute"
+        assert "<style" not in html, f"{path.name}: <style> element"
+        assert not re.search(r"\son[a-z]+=", html), f"{path.name}: inline event handler"
