@@ -247,6 +247,8 @@ def test_malformed_bodies_get_their_documented_error(
         ({"url": "javascript:alert(1)"}, "invalid_url"),
         ({"url": "https://x.test/" + "y" * 5000}, "url_too_long"),
         ({"title": ["x"]}, "invalid_field"),
+        ({"title": "t" * 20_000}, "invalid_field"),
+        ({"referrer": "https://r.example/" + "r" * 20_000}, "invalid_field"),
         ({"ts": "yesterday"}, "invalid_ts"),
         ({"ts": True}, "invalid_ts"),
         ({"id": "not-a-uuid"}, "invalid_id"),
@@ -308,3 +310,13 @@ def test_spool_full_answers_503_with_retry_after(app: Flask, key: str) -> None:
         writer.spool.max_bytes = saved
     assert resp.status_code == 503 and resp.json["error"] == "spool_full"
     assert resp.headers["Retry-After"]
+
+
+def test_long_page_text_is_cut_to_its_cap(
+    app: Flask, client: FlaskClient, store: Store, key: str
+) -> None:
+    body = event(site=key, title="T" * 3000, element={"text": "x" * 900})
+    assert post(client, body).status_code == 202
+    flush(app)
+    (row,) = stored(store, key, "length(title) AS t, length(element_text) AS e")
+    assert (row["t"], row["e"]) == (1000, 500)

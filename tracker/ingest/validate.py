@@ -25,9 +25,10 @@ def _text(raw: dict[str, Any], key: str, cap: int, truncate: bool = True) -> str
     if not isinstance(value, str):
         raise Drop("invalid_field", f"{key} must be a string")
     if len(value) > cap:
-        if not truncate:
-            raise Drop("invalid_field", f"{key} is longer than {cap} characters")
-        value = value[:cap]
+        if not truncate or len(value) > L.MAX_ANY_TEXT_CHARS:
+            limit = cap if not truncate else L.MAX_ANY_TEXT_CHARS
+            raise Drop("invalid_field", f"{key} is longer than {limit} characters")
+        value = value[:cap]  # page-derived text (titles, link text) is cut to its cap
     return value
 
 
