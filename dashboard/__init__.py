@@ -28,6 +28,7 @@ from dashboard import (  # noqa: F401
 )
 from dashboard.access import load_user
 from dashboard.blueprint import bp
+from dashboard.report_cache import ReportCache
 from dashboard.security import LoginLimiter, add_security_headers
 from tracker.clickhouse import StoreUnavailableError
 
@@ -87,6 +88,7 @@ def init_app(app: Flask) -> None:
     app.extensions["dashboard_login_limiter"] = LoginLimiter(
         max_failures=app.config["DASHBOARD_LOGIN_MAX_FAILURES"]
     )
+    app.extensions["dashboard_report_cache"] = ReportCache()
     app.register_blueprint(bp)
     formatting.register(app)
 

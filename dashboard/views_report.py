@@ -3,6 +3,7 @@ drill-down and a person's journey. One stage-engine service call per panel."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -25,6 +26,7 @@ from werkzeug.datastructures import MultiDict
 from dashboard import charts, recent, report_args
 from dashboard.access import site_or_404
 from dashboard.blueprint import bp
+from dashboard.report_cache import ReportCache
 from tracker.app import store_of
 from tracker.configdb import db
 from tracker.models import Funnel, Site
@@ -67,6 +69,22 @@ def _run_panels(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
                 raise
             results[f"{name}_error"] = str(exc)
     return results
+
+
+def _cached(
+    name: str,
+    site: Site,
+    version: int,
+    definition: dict[str, Any],
+    query: Any,
+    *extra: Any,
+    call: Callable[[], Any],
+) -> Callable[[], Any]:
+    """`call` through the report cache (see report_cache.py); callers get their own copy,
+    since views decorate results with links."""
+    cache: ReportCache = current_app.extensions["dashboard_report_cache"]
+    key = ReportCache.key(name, site.key, version, definition, query, extra)
+    return lambda: copy.deepcopy(cache.get_or_compute(key, call))
 
 
 def _pick_funnel(site: Site, args: MultiDict[str, str]) -> tuple[Funnel | None, list[Funnel]]:
@@ -164,14 +182,18 @@ def report(site_key: str) -> ResponseReturnValue:
     store = store_of(current_app)
     definition = _definition(funnel)
     context["definition"] = definition
+    version = ReportCache.data_version(store, site)
     calls: dict[str, Callable[[], Any]] = {
-        "report": partial(reports.funnel_report, store, site, definition, query)
-    }
+        "report": _cached(
+            "report", site, version, definition, query,
+            call=partial(reports.funnel_report, store, site, definition, query),
+        )
+    }  # fmt: skip
     # The page waits only for the funnel; trends and the pipeline load into it afterwards
     # (report.js), unless asked for inline (no JavaScript, or a test).
     context["inline_panels"] = request.args.get("panels") == "inline"
     if context["inline_panels"]:
-        calls.update(_panel_calls(site, args, definition))
+        calls.update(_panel_calls(site, args, definition, version))
     try:
         context.update(_run_panels(calls))
     except reports.QueryError as exc:
@@ -200,7 +222,7 @@ def _interval(args: MultiDict[str, str]) -> str:
 
 
 def _panel_calls(
-    site: Site, args: MultiDict[str, str], definition: dict[str, Any]
+    site: Site, args: MultiDict[str, str], definition: dict[str, Any], version: int
 ) -> dict[str, Callable[[], Any]]:
     """The service calls behind the trends and pipeline panels."""
     reports = _reports()
@@ -212,14 +234,16 @@ def _panel_calls(
     calls: dict[str, Callable[[], Any]] = {}
     if hasattr(reports, "funnel_trends"):
         trends_query = _query(site, args, explicit)
-        calls["trends"] = partial(
-            reports.funnel_trends, store, site, definition, trends_query, interval
-        )
+        calls["trends"] = _cached(
+            "trends", site, version, definition, trends_query, interval,
+            call=partial(reports.funnel_trends, store, site, definition, trends_query, interval),
+        )  # fmt: skip
     if hasattr(reports, "funnel_pipeline"):
         pipeline_query = _query(site, args, explicit)
-        calls["pipeline"] = partial(
-            reports.funnel_pipeline, store, site, definition, pipeline_query
-        )
+        calls["pipeline"] = _cached(
+            "pipeline", site, version, definition, pipeline_query,
+            call=partial(reports.funnel_pipeline, store, site, definition, pipeline_query),
+        )  # fmt: skip
     return calls
 
 
@@ -237,7 +261,9 @@ def report_panel(site_key: str, panel: str) -> ResponseReturnValue:
     try:
         calls = {
             name: call
-            for name, call in _panel_calls(site, args, definition).items()
+            for name, call in _panel_calls(
+                site, args, definition, ReportCache.data_version(store_of(current_app), site)
+            ).items()
             if name == panel
         }
         results = _run_panels(calls)

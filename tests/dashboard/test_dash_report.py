@@ -9,6 +9,7 @@ import re
 
 import pytest
 from dash_helpers import XSS, insert_events, journey_events
+from flask import Flask
 from flask.testing import FlaskClient
 
 from tracker.clickhouse import Store
@@ -226,3 +227,17 @@ def test_tracked_links(logged_in: FlaskClient, my_site: Site) -> None:
     html = logged_in.get(url).data.decode()
     assert f"/r/{code} deleted" in html
     assert f'id="link-{code}"' not in html
+
+
+def test_repeat_reports_are_cached_until_new_events_arrive(
+    app: Flask, logged_in: FlaskClient, store: Store, traffic: Site
+) -> None:
+    cache = app.extensions["dashboard_report_cache"]
+    url = f"/sites/{traffic.key}/report?campaign=spring"
+    assert stage_persons(logged_in.get(url).data.decode()) == [3, 2, 1, 1]
+    hits = cache.hits
+    assert stage_persons(logged_in.get(url).data.decode()) == [3, 2, 1, 1]
+    assert cache.hits == hits + 1
+    # A new event changes the site's data version: the next view is fresh, not cached.
+    insert_events(store, journey_events(traffic.key, [{"id": "late", "campaign": "spring"}]))
+    assert stage_persons(logged_in.get(url).data.decode()) == [4, 2, 1, 1]
