@@ -56,8 +56,10 @@ safe(() => {
     view()
     if (q[0]) {
       cookieless || kv('queue', n.onLine ? '[]' : JSON.stringify(q.slice(-100)))
-      if (n.onLine) {
-        body = JSON.stringify({ site: data.site, events: q.splice(0) })
+      // At most 10 events a request: a queue that grew while offline would exceed both the
+      // collector's 100 events and the 64 KB keepalive limit in one body.
+      while (n.onLine && q[0]) {
+        body = JSON.stringify({ site: data.site, events: q.splice(0, 10) })
         // One init object serves both: fetch ignores activateAfter, fetchLater implies keepalive.
         var init = { method: 'POST', body, keepalive: true, activateAfter: 0 }
         try {

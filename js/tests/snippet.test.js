@@ -241,6 +241,22 @@ test('offline: events are kept (newest 100) and sent by the next page with their
   assert.equal(storage.funnel_queue, '[]')
 })
 
+test('back online on the same page: everything leaves, 10 events a request', () => {
+  var storage = makeStorage()
+  var p = page(LANDING, { site: 's' }, { storage, nav: { onLine: false } }).start()
+  for (var i = 0; i < 120; i++) p.funnel('event', 'e' + i)
+  p.tick(1000)
+  assert.equal(p.requests.length, 0)
+  p.navigator.onLine = true
+  p.funnel('event', 'online').tick(1000)
+  assert.ok(p.requests.every((r) => r.body.events.length <= 10))
+  assert.deepEqual(
+    p.events.map((e) => e.name || e.type),
+    ['pageview', ...Array.from({ length: 120 }, (_, i) => 'e' + i), 'online']
+  )
+  assert.equal(storage.funnel_queue, '[]')
+})
+
 test('Do Not Track and Global Privacy Control send nothing unless data-respect-dnt="false"', () => {
   for (var nav of [{ doNotTrack: '1' }, { globalPrivacyControl: true }]) {
     var p = page(LANDING, { site: 's' }, { nav }).start()
