@@ -279,3 +279,29 @@ def test_other_endpoints(client: FlaskClient, site: Site, auth: dict, store: Sto
         {"value": "", "persons": 1},
         {"value": "=cmd|calc", "persons": 1},
     ]
+
+
+def test_attribution_ties_break_by_event_id(client: FlaskClient, site: Site, auth: dict) -> None:
+    # Same time, same stages: the first event is the one with the smaller event id, in
+    # ClickHouse's UUID order (second half first).
+    at = timedelta(hours=2)
+    events = [
+        ev(
+            site,
+            "a",
+            "pageview",
+            at,
+            device="mobile",
+            event_id=uuid.UUID("00000000-0000-0000-0000-000000000002"),
+        ),
+        ev(
+            site,
+            "a",
+            "pageview",
+            at,
+            device="desktop",
+            event_id=uuid.UUID("ffffffff-ffff-ffff-0000-000000000001"),
+        ),
+    ]
+    assert persons(report(client, site, auth, events, device="desktop")) == [1, 0, 0]
+    assert persons(report(client, site, auth, [], device="mobile")) == [0, 0, 0]

@@ -155,7 +155,7 @@ def build_plan(
         else:
             column, cond = _FIRST_COLUMNS[FIRST_FIELDS.index(name)], "in_range"
         attr_cols.append(f"e.{column} AS c_{name}")
-        attr_aggs.append(f"argMinIf(c_{name}, okey, {cond}) AS attr_{name}")
+        attr_aggs.append(f"argMinIf(c_{name}, akey, {cond}) AS attr_{name}")
     if any(name in TOUCH_FIELDS for name in wanted):
         attr_cols.append(f"({touch_any}) AS has_touch")
     attr_select = "".join(f"{c},\n" for c in attr_cols)
@@ -171,10 +171,13 @@ def build_plan(
             e.value AS v,
             -- One UInt128 orders events as (ts, lowest stage, mask, event id): 42 bits of
             -- ms, 8 + 20 bits of stage data, then the top 58 bits of the UUID's sort value.
-            -- argMin and arraySort on it are far cheaper than on a tuple.
+            -- arraySort on it is far cheaper than on a tuple.
             bitShiftLeft(toUInt128(t), 86) + bitShiftLeft(toUInt128(minst), 78)
                 + bitShiftLeft(toUInt128(mask), 58)
                 + bitShiftRight(reinterpretAsUInt128(e.event_id), 70) AS okey,
+            -- Attribution needs the full event id as the last tie-break: a UInt256.
+            bitShiftLeft(toUInt256(bitShiftRight(okey, 58)), 128)
+                + toUInt256(reinterpretAsUInt128(e.event_id)) AS akey,
             {bounds},
             {attr_select}
             (t >= ps AND t < pe) AS in_range
