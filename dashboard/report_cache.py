@@ -51,6 +51,10 @@ class ReportCache:
 
         return json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
     def get_or_compute(self, key: str, compute: Callable[[], Any]) -> Any:
         now = time.monotonic()
         with self._lock:
