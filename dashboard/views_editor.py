@@ -133,7 +133,12 @@ def _descriptions(draft: dict[str, Any]) -> list[list[str]]:
 
 
 def _render_editor(
-    site: Site, funnel: Any, draft: dict[str, Any], errors: dict[str, str], status: int = 200
+    site: Site,
+    funnel: Any,
+    draft: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+    unsaved: bool = False,
 ) -> ResponseReturnValue:
     _, definitions = _engine()
     return (
@@ -150,6 +155,7 @@ def _render_editor(
             modes=definitions.MODES,
             preview_days=PREVIEW_DAYS,
             error_label=editor_form.error_label,
+            unsaved=unsaved or bool(errors),
         ),
         status,
     )
@@ -167,7 +173,8 @@ def edit_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
     action = request.form.get("action", "save")
     if action != "save":
         # Structural edits change the draft only; nothing is saved until "Save".
-        return _render_editor(site, funnel, editor_form.apply_action(draft, action), {})
+        draft = editor_form.apply_action(draft, action)
+        return _render_editor(site, funnel, draft, {}, unsaved=True)
 
     funnel_service, definitions = _engine()
     try:
