@@ -431,3 +431,50 @@ def test_a_broken_collector_causes_no_console_errors(
     assert len(BrokenCollector.hits) >= 3  # it really tried, and really failed
     assert set(BrokenCollector.hits) == {"/api/collect"}
     assert page.console_errors == []
+
+
+def test_hash_routes_and_back_button(fixture_pages: FixturePages, page: Any) -> None:
+    """data-hash: a fragment route is a pageview; going back is one too (popstate)."""
+    fixture_pages.values["SNIPPET_ATTRS"] = "data-hash"
+    landing = fixture_pages.url("landing.html")
+    page.goto(landing)
+    page.wait_for_function("typeof window.funnel === 'function' && !window.funnel.q")
+    page.click("#cta")  # href="#pricing"
+    page.wait_for_url("**#pricing")
+    page.go_back()
+    page.wait_for_url(landing)
+    page.wait_for_timeout(400)  # the URL poll runs every 300 ms
+    page.goto("about:blank")
+
+    events = wait_for_events(fixture_pages, 5, ("type", "name", "url", "referrer"))
+    assert events == [
+        {"type": "pageview", "name": "", "url": landing, "referrer": ""},
+        {"type": "event", "name": "stub_call", "url": landing, "referrer": ""},
+        {"type": "click", "name": "", "url": landing, "referrer": ""},
+        {"type": "pageview", "name": "", "url": landing + "#pricing", "referrer": landing},
+        {"type": "pageview", "name": "", "url": landing, "referrer": landing + "#pricing"},
+    ]
+
+
+def test_spa_and_auto_clicks_turned_off(fixture_pages: FixturePages, page: Any) -> None:
+    """data-spa="false" and data-auto-clicks="false": only the first pageview, tagged
+    elements and API calls are sent."""
+    fixture_pages.values["SNIPPET_ATTRS"] = 'data-spa="false" data-auto-clicks="false"'
+    landing = fixture_pages.url("landing.html")
+    pricing = f"{fixture_pages.server.url}/_fixtures/pricing?tab=monthly"
+    page.goto(landing)
+    page.wait_for_function("typeof window.funnel === 'function' && !window.funnel.q")
+    page.click("#cta")
+    page.click("text=Go to pricing")
+    page.wait_for_timeout(400)
+    page.click("text=Play intro")
+    page.evaluate("funnel('pageview')")
+    page.goto("about:blank")
+
+    events = wait_for_events(fixture_pages, 4, ("type", "name", "url"))
+    assert events == [
+        {"type": "pageview", "name": "", "url": landing},
+        {"type": "event", "name": "stub_call", "url": landing},
+        {"type": "event", "name": "video_play", "url": pricing},
+        {"type": "pageview", "name": "", "url": pricing},
+    ]
