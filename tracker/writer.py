@@ -50,6 +50,7 @@ class BatchWriter:
         self.failing_since: float | None = None
         self.inserted_rows = 0
         self._data_failures = 0
+        self._retry: Batch | None = None
         self.observe_insert = _noop_observe
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -153,10 +154,14 @@ class BatchWriter:
                     log.info("spool directory %s was removed; the writer stops", self.spool_root)
                     return
                 self._failed(exc)
+                # Back off for the whole interval: new appends must not turn the retry loop
+                # into one attempt per request while ClickHouse is away.
+                deadline = time.monotonic() + backoff
                 with self._cond:
+                    while not self._stop and (left := deadline - time.monotonic()) > 0:
+                        self._cond.wait(left)
                     if self._stop:
                         return
-                    self._cond.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.2
@@ -196,7 +201,9 @@ class BatchWriter:
         return max(0.01, BATCH_INTERVAL - (time.monotonic() - first))
 
     def _write_one(self) -> bool:
-        batch = self.spool.next_batch(BATCH_ROWS, BATCH_BYTES)
+        # A failed batch is retried as it is, without reading it from disk again.
+        batch = self._retry or self.spool.next_batch(BATCH_ROWS, BATCH_BYTES)
+        self._retry = batch
         if batch is None:
             return False
         with self._cond:
@@ -205,6 +212,7 @@ class BatchWriter:
             self.spool.begin(batch)
             self._insert_with_quarantine(batch)
         self.spool.commit(batch)
+        self._retry = None
         return True
 
     def _insert_with_quarantine(self, batch: Batch) -> None:
