@@ -103,8 +103,10 @@ class Pipeline:
             if override is not None:
                 event.update(_import_context(override))
             if not event["event_id"]:
-                # Deterministic, so importing the same file twice yields the same ids.
-                canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+                # Deterministic, so importing the same file twice yields the same ids. The
+                # context (which may hold an IP) stays out: the id must not encode an address.
+                content = {k: v for k, v in raw.items() if k != "context"}
+                canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
                 event["event_id"] = str(uuid.uuid5(_IMPORT_NS, f"{ctx.site}\x00{canonical}"))
         elif not event["event_id"]:
             event["event_id"] = str(uuid.uuid4())
@@ -131,8 +133,6 @@ class Pipeline:
         return event
 
     def enrich_referrer(self, event: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        if ctx.mode == "link" and event.get("source"):
-            return event  # a tracked link states its own attribution
         event.update(attribute(event["referrer"], event["host"], event, event["click_id_type"]))
         return event
 
