@@ -240,6 +240,10 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="funnel-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNEL_")}
     env.update(FUNNEL_DATA_DIR=str(data_dir), FUNNEL_RATE_LIMIT="0", FUNNEL_LOG_LEVEL="warning")
+    # The knobs being measured pass through from the caller's environment.
+    for var in ("FUNNEL_THREADS", "FUNNEL_SPOOL_FSYNC"):
+        if var in os.environ:
+            env[var] = os.environ[var]
     py = sys.executable
     subprocess.run([py, "-m", "tracker", "migrate"], env=env, check=True, capture_output=True)
     subprocess.run(
@@ -255,6 +259,7 @@ def main() -> None:
     )
     print(
         f"gunicorn: gthread, 1 worker x {os.environ.get('FUNNEL_THREADS', '8')} threads; "
+        f"spool fsync {os.environ.get('FUNNEL_SPOOL_FSYNC', 'always')}; "
         f"{conns} keep-alive connections; {secs:.0f}s per phase"
     )
 

@@ -39,6 +39,7 @@ def test_server_dsn_uses_many_workers(tmp_path: Path) -> None:
         ("FUNNEL_QUERY_TIMEOUT", "-1"),
         ("FUNNEL_SECURE_COOKIES", "maybe"),
         ("FUNNEL_GEOIP_DB", "/no/such/file.mmdb"),
+        ("FUNNEL_SPOOL_FSYNC", "sometimes"),
     ],
 )
 def test_invalid_values_name_the_variable(tmp_path: Path, var: str, value: str) -> None:

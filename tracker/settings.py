@@ -48,6 +48,16 @@ def _str(var: str, raw: str) -> str:
     return raw.strip()
 
 
+def _choice(*allowed: str) -> Callable[[str, str], str]:
+    def parse(var: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise SettingsError(f"{var} must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration. Field metadata names the environment variable and its parser."""
@@ -77,6 +87,10 @@ class Settings:
     )
     spool_max_mb: int = field(
         default=1024, metadata={"env": "FUNNEL_SPOOL_MAX_MB", "parse": _int(1, 1_000_000)}
+    )
+    spool_fsync: str = field(
+        default="always",
+        metadata={"env": "FUNNEL_SPOOL_FSYNC", "parse": _choice("always", "interval")},
     )
     rate_limit: int = field(
         default=600, metadata={"env": "FUNNEL_RATE_LIMIT", "parse": _int(0, 10_000_000)}

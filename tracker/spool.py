@@ -10,11 +10,10 @@ Layout under `<data dir>/spool/slot-N/` (one slot per serving process, held with
   ClickHouse drops the replay if the first attempt had already landed.
 
 Every append is written to the segment file before the collector answers 202, so an
-acknowledged event survives the process being killed (the kernel holds the bytes). Flushing to
-the disk itself (fdatasync) happens every SYNC_INTERVAL seconds in the background by default,
-which bounds what an operating-system crash or power cut could lose; with
-`sync_each_append=True` every append waits for fdatasync instead (group commit: one flush
-covers every write made so far, so concurrent requests share its cost).
+acknowledged event survives the process being killed (the kernel holds the bytes). With
+`sync_each_append=True` (FUNNEL_SPOOL_FSYNC=always, the default) every append also waits for
+fdatasync (group commit: one flush covers every write made so far, so concurrent requests share
+its cost) and survives a power cut; otherwise the writer flushes every SYNC_INTERVAL seconds.
 """
 
 from __future__ import annotations

@@ -36,9 +36,11 @@ class ClickHouseRejectedError(RuntimeError):
 class BatchWriter:
     """Owns the spool of this process and the thread that drains it."""
 
-    def __init__(self, store: Store, spool_root: Path, max_bytes: int) -> None:
+    def __init__(
+        self, store: Store, spool_root: Path, max_bytes: int, sync_each_append: bool = True
+    ) -> None:
         self.store = store
-        self.spool = Spool(spool_root, max_bytes)
+        self.spool = Spool(spool_root, max_bytes, sync_each_append=sync_each_append)
         self.spool_root = spool_root
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -289,11 +291,13 @@ _writers: dict[Path, BatchWriter] = {}
 _writers_guard = threading.Lock()
 
 
-def get_writer(store: Store, spool_root: Path, max_bytes: int) -> BatchWriter:
+def get_writer(
+    store: Store, spool_root: Path, max_bytes: int, sync_each_append: bool = True
+) -> BatchWriter:
     """The process's writer for this spool directory (created, not started)."""
     with _writers_guard:
         writer = _writers.get(spool_root)
         if writer is None:
-            writer = BatchWriter(store, spool_root, max_bytes)
+            writer = BatchWriter(store, spool_root, max_bytes, sync_each_append)
             _writers[spool_root] = writer
         return writer

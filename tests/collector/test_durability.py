@@ -5,9 +5,12 @@ spool tail is cut off on restart."""
 from __future__ import annotations
 
 import json
+import os
+import threading
 import uuid
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -188,3 +191,69 @@ def test_a_frame_clickhouse_refuses_is_set_aside_and_the_rest_lands(
     rejected = (writer.spool.dir / "rejected.log").read_bytes()  # type: ignore[operator]
     assert b"not-a-uuid" in rejected
     assert not any(i.encode() in rejected for i in good_a + good_b)
+
+
+def test_every_append_is_on_disk_before_it_returns_by_default(
+    tmp_path: Path, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FUNNEL_SPOOL_FSYNC=always: a 202 is only sent after fdatasync covered the append; with
+    concurrent appends one fdatasync may cover several (group commit)."""
+    synced_at: list[int] = []
+    real = os.fdatasync
+    spool = Spool(tmp_path / "spool", 10 << 20, sync_each_append=True)
+
+    def spy(fd: int) -> None:
+        real(fd)
+        synced_at.append(spool._seq)
+
+    monkeypatch.setattr(os, "fdatasync", spy)
+    spool.open()
+    returned: list[int] = []
+
+    def append() -> None:
+        _, payload = lines(key, 2)
+        spool.append(payload, 2)
+        returned.append(max(synced_at))  # the newest append a flush had covered on return
+
+    threads = [threading.Thread(target=append) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(returned) == 16
+    assert spool._synced == spool._seq == 16
+    assert 1 <= len(synced_at) <= 16
+    spool.close()
+
+
+def test_interval_mode_leaves_the_flush_to_the_writer(tmp_path: Path, key: str) -> None:
+    spool = Spool(tmp_path / "spool", 10 << 20, sync_each_append=False)
+    spool.open()
+    _, payload = lines(key, 2)
+    spool.append(payload, 2)
+    assert spool._synced == 0
+    spool.sync()
+    assert spool._synced == spool._seq == 1
+    spool.close()
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, True), ("interval", False)])
+def test_fsync_setting_reaches_the_spool(
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    value: str | None,
+    expected: bool,
+) -> None:
+    from tracker import create_app
+    from tracker.collector.state import collector_of
+    from tracker.configdb import upgrade
+
+    monkeypatch.setenv("FUNNEL_DATA_DIR", str(tmp_path))
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    monkeypatch.setenv("FUNNEL_DATABASE_URL", url)
+    if value:
+        monkeypatch.setenv("FUNNEL_SPOOL_FSYNC", value)
+    upgrade(url)
+    app = create_app({"TESTING": True})
+    assert collector_of(app).writer.spool.sync_each_append is expected

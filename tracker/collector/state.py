@@ -27,7 +27,11 @@ class Collector:
         self.pipeline = Pipeline(self.geo)
         self.limiter = RateLimiter(settings.rate_limit)
         self.writer: BatchWriter = get_writer(
-            self.store, settings.spool_dir, settings.spool_max_mb * 1024 * 1024
+            self.store,
+            settings.spool_dir,
+            settings.spool_max_mb * 1024 * 1024,
+            # "always": the 202 waits for fdatasync (group commit), so a power cut loses nothing.
+            sync_each_append=settings.spool_fsync == "always",
         )
         self.writer.observe_insert = metrics.observe_insert
         metrics.SPOOL_DEPTH.set_function(lambda: self.writer.spool.backlog_rows)
