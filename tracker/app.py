@@ -42,9 +42,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["funnel_ready_checks"] = []
     db.init_app(app)
 
-    from tracker import health
+    from tracker import health, retention
 
     health.init_app(app)
+    retention.init_app(app)
     _register_optional(app)
     return app
 

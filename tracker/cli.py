@@ -339,5 +339,22 @@ def create_link(
         click.echo(f"Created link {link.code}: {url}/r/{link.code} -> {links.redirect_url(link)}")
 
 
+@main.command()
+@friendly_errors
+def prune() -> None:
+    """Delete events older than each site's data retention (a running server does this daily)."""
+    from tracker.app import store_of
+    from tracker.configdb import db
+    from tracker.retention import prune as run_prune
+
+    app = _app()
+    with app.app_context():
+        pruned = run_prune(db.session, store_of(app))
+    for key, count in pruned:
+        click.echo(f"Site {key}: deleted {count} expired events")
+    if not pruned:
+        click.echo("Nothing to delete: no site has events past its retention")
+
+
 if __name__ == "__main__":
     main()

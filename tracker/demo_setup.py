@@ -18,6 +18,7 @@ from tracker.demo import (
 )
 from tracker.events import COLUMN_NAMES, to_row
 from tracker.models import Site
+from tracker.retention import delete_events
 
 
 def ensure_demo_accounts(session: Session) -> tuple[Site, bool]:
@@ -44,16 +45,6 @@ def ensure_demo_accounts(session: Session) -> tuple[Site, bool]:
     return site, created
 
 
-def delete_site_events(store: Store, site_key: str) -> None:
-    table = "events_local" if store.cluster else "events"
-    on_cluster = f" ON CLUSTER '{store.cluster}'" if store.cluster else ""
-    store.writer.command(
-        f"ALTER TABLE {table}{on_cluster} DELETE WHERE site_id = {{site:String}}",
-        parameters={"site": site_key},
-        settings={"mutations_sync": 2},
-    )
-
-
 def replace_demo_events(
     store: Store,
     site_key: str,
@@ -63,7 +54,7 @@ def replace_demo_events(
     progress: Callable[[int], Any] | None = None,
 ) -> int:
     """Drop the demo site's old events and write a fresh deterministic set."""
-    delete_site_events(store, site_key)
+    delete_events(store, site_key)
 
     def insert(batch: list[dict[str, Any]]) -> None:
         store.insert("events", [to_row(e) for e in batch], COLUMN_NAMES, deduplicate=False)
