@@ -16,7 +16,7 @@ from tracker.app import store_of
 from tracker.clickhouse import Store
 from tracker.configdb import db
 from tracker.models import Funnel, Site
-from tracker.reports.query import QueryError, parse_report_query
+from tracker.reports.query import QueryError, ReportQuery, parse_report_query
 from tracker.stages.definitions import DefinitionError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -116,16 +116,21 @@ def delete_funnel(site_key: str, funnel_id: int) -> Any:
     return Response(status=204)
 
 
+def _saved_funnel(site_key: str, funnel_id: int) -> tuple[Site, dict[str, Any], ReportQuery]:
+    """The site, the stored funnel's definition and the report query of this request."""
+    site = site_for_request(site_key)
+    funnel = _funnel_or_404(site, funnel_id)
+    return site, funnel_service.funnel_definition(funnel), parse_report_query(request.args, site)
+
+
 @bp.get("/sites/<site_key>/funnels/<int:funnel_id>/report")
 @require_token
 @handle_input_errors
 def funnel_report(site_key: str, funnel_id: int) -> Any:
     from tracker.reports import funnel_report as build
 
-    site = site_for_request(site_key)
-    funnel = _funnel_or_404(site, funnel_id)
-    query = parse_report_query(request.args, site)
-    return jsonify(build(_store(), site, funnel_service.funnel_definition(funnel), query))
+    site, definition, query = _saved_funnel(site_key, funnel_id)
+    return jsonify(build(_store(), site, definition, query))
 
 
 @bp.post("/sites/<site_key>/funnel-report")
@@ -174,10 +179,8 @@ def funnel_report_csv(site_key: str, funnel_id: int) -> Any:
     from tracker.reports import funnel_report as build
     from tracker.reports import report_csv
 
-    site = site_for_request(site_key)
-    funnel = _funnel_or_404(site, funnel_id)
-    query = parse_report_query(request.args, site)
-    report = build(_store(), site, funnel_service.funnel_definition(funnel), query)
+    site, definition, query = _saved_funnel(site_key, funnel_id)
+    report = build(_store(), site, definition, query)
     return _csv_response(report_csv(report), f"funnel-{funnel_id}-report.csv")
 
 
@@ -187,11 +190,9 @@ def funnel_report_csv(site_key: str, funnel_id: int) -> Any:
 def funnel_trends(site_key: str, funnel_id: int) -> Any:
     from tracker.reports import funnel_trends as build
 
-    site = site_for_request(site_key)
-    funnel = _funnel_or_404(site, funnel_id)
-    query = parse_report_query(request.args, site)
+    site, definition, query = _saved_funnel(site_key, funnel_id)
     interval = request.args.get("interval", "month")
-    return jsonify(build(_store(), site, funnel_service.funnel_definition(funnel), query, interval))
+    return jsonify(build(_store(), site, definition, query, interval))
 
 
 @bp.get("/sites/<site_key>/funnels/<int:funnel_id>/pipeline")
@@ -200,25 +201,21 @@ def funnel_trends(site_key: str, funnel_id: int) -> Any:
 def funnel_pipeline(site_key: str, funnel_id: int) -> Any:
     from tracker.reports import funnel_pipeline as build
 
-    site = site_for_request(site_key)
-    funnel = _funnel_or_404(site, funnel_id)
-    query = parse_report_query(request.args, site)
-    return jsonify(build(_store(), site, funnel_service.funnel_definition(funnel), query))
+    site, definition, query = _saved_funnel(site_key, funnel_id)
+    return jsonify(build(_store(), site, definition, query))
 
 
 def _persons(site_key: str, funnel_id: int) -> dict[str, Any]:
     from tracker.reports import funnel_persons
 
-    site = site_for_request(site_key)
-    funnel = _funnel_or_404(site, funnel_id)
-    query = parse_report_query(request.args, site)
+    site, definition, query = _saved_funnel(site_key, funnel_id)
     stage = request.args.get("stage")
     if not stage:
         raise QueryError("stage is required (a stage key of the funnel)")
     return funnel_persons(
         _store(),
         site,
-        funnel_service.funnel_definition(funnel),
+        definition,
         query,
         stage,
         request.args.get("status", "reached"),
