@@ -205,12 +205,9 @@ def delete_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
 @login_required
 def preview_funnel(site_key: str) -> ResponseReturnValue:
     """What each stage of the draft matches over the last 30 days (the editor's live preview)."""
-    from tracker import reports
+    from tracker.reports import stage_preview
 
     site = site_or_404(site_key)
-    stage_preview = getattr(reports, "stage_preview", None)
-    if stage_preview is None:
-        return jsonify(error="unavailable", detail="the installed stage engine has no preview"), 501
     _, definitions = _engine()
     draft = editor_form.parse_form(request.form)
     try:

@@ -27,6 +27,7 @@ from dashboard import charts, recent, report_args
 from dashboard.access import site_or_404
 from dashboard.blueprint import bp
 from dashboard.report_cache import ReportCache
+from tracker import reports
 from tracker.app import store_of
 from tracker.configdb import db
 from tracker.models import Funnel, Site
@@ -34,20 +35,6 @@ from tracker.models import Funnel, Site
 FILTER_VALUE_FIELDS = {name for name, _ in report_args.NAMED_FILTERS} | {
     name for name, _ in report_args.BREAKDOWNS
 }
-
-
-def _reports() -> Any:
-    from tracker import reports
-
-    return reports
-
-
-def _service(name: str) -> Any:
-    """A report service function; 501 (not a crash) if the installed stage engine lacks it."""
-    func = getattr(_reports(), name, None)
-    if func is None:
-        abort(501, description=f"This view needs tracker.reports.{name}, which is not installed.")
-    return func
 
 
 # The panels of one report page are independent queries: run them side by side (each thread
@@ -58,7 +45,7 @@ _PANEL_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="report-panel
 def _run_panels(calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     """Each panel's result; a panel the query does not suit (say, 400 days by day) gets
     `<name>_error` with the message instead of failing the page."""
-    query_error = _reports().QueryError
+    query_error = reports.QueryError
     futures = {name: _PANEL_POOL.submit(call) for name, call in calls.items()}
     results: dict[str, Any] = {}
     for name, future in futures.items():
@@ -115,7 +102,7 @@ def _query(site: Site, args: MultiDict[str, str], explicit_range: bool = True) -
     if not explicit_range:
         service_args.poplist("from")
         service_args.poplist("to")
-    return _reports().parse_report_query(service_args, site)
+    return reports.parse_report_query(service_args, site)
 
 
 def _with_links(
@@ -173,7 +160,6 @@ def report(site_key: str) -> ResponseReturnValue:
     }
     if funnel is None:
         return render_template("report.html", **context)
-    reports = _reports()
     try:
         query = _query(site, args)
     except reports.QueryError as exc:
@@ -225,7 +211,6 @@ def _panel_calls(
     site: Site, args: MultiDict[str, str], definition: dict[str, Any], version: int
 ) -> dict[str, Callable[[], Any]]:
     """The service calls behind the trends and pipeline panels."""
-    reports = _reports()
     store = store_of(current_app)
     interval = _interval(args)
     # Without a chosen range, trends show the last N periods and the pipeline the attempts
@@ -256,7 +241,6 @@ def report_panel(site_key: str, panel: str) -> ResponseReturnValue:
     funnel, _ = _pick_funnel(site, args)
     if funnel is None:
         abort(404)
-    reports = _reports()
     definition = _definition(funnel)
     try:
         calls = {
@@ -286,7 +270,6 @@ def filter_values(site_key: str, field: str) -> ResponseReturnValue:
     site = site_or_404(site_key)
     if field not in FILTER_VALUE_FIELDS:
         return jsonify(error="unknown_field", detail=f"no filter values for {field!r}"), 400
-    reports = _reports()
     args = report_args.clean_args(request.args)
     args.poplist(field)  # the picker offers alternatives to the value chosen now
     try:
@@ -294,7 +277,7 @@ def filter_values(site_key: str, field: str) -> ResponseReturnValue:
     except reports.QueryError as exc:
         return jsonify(error="bad_query", detail=str(exc)), 400
     name = "prop.product" if field == "product" else field
-    values = _service("top_values")(store_of(current_app), site, name, query, limit=20)
+    values = reports.top_values(store_of(current_app), site, name, query, limit=20)
     return jsonify(field=field, values=values)
 
 
@@ -317,14 +300,13 @@ def report_csv(site_key: str) -> ResponseReturnValue:
     funnel, _ = _pick_funnel(site, args)
     if funnel is None:
         abort(404)
-    reports = _reports()
     try:
         query = _query(site, args)
     except reports.QueryError as exc:
         return jsonify(error="bad_query", detail=str(exc)), 400
     definition = _definition(funnel)
     result = reports.funnel_report(store_of(current_app), site, definition, query)
-    text = _service("report_csv")(result)
+    text = reports.report_csv(result)
     return _csv_response(
         text, f"funnel-{site.key}-{funnel.id}-{query.date_from}-{query.date_to}.csv"
     )
@@ -345,7 +327,6 @@ def persons(site_key: str) -> ResponseReturnValue:
     status = request.args.get("status", "dropped")
     raw_page = request.args.get("page", "1")
     page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
-    reports = _reports()
     context: dict[str, Any] = {
         "site": site,
         "funnel": funnel,
@@ -364,7 +345,7 @@ def persons(site_key: str) -> ResponseReturnValue:
         return render_template("persons.html", **context), 400
     try:
         query = _query(site, args)
-        result = _service("funnel_persons")(
+        result = reports.funnel_persons(
             store_of(current_app), site, definition, query, stage, status, page=page, per_page=50
         )
     except (reports.QueryError, ValueError) as exc:
@@ -404,7 +385,7 @@ def _all_persons(
     site: Site, definition: dict[str, Any], query: Any, stage: str, status: str
 ) -> dict[str, Any]:
     """Every person of a drill-down (up to CSV_MAX_PERSONS), fetched page by page."""
-    list_persons = _service("funnel_persons")
+    list_persons = reports.funnel_persons
     store = store_of(current_app)
     result = list_persons(store, site, definition, query, stage, status, page=1, per_page=CSV_PAGE)
     page = 1
@@ -428,15 +409,12 @@ def persons_csv(site_key: str) -> ResponseReturnValue:
     definition = _definition(funnel)
     stage = request.args.get("stage", definition["stages"][0]["key"])
     status = request.args.get("status", "dropped")
-    reports = _reports()
     try:
         query = _query(site, args)
         result = _all_persons(site, definition, query, stage, status)
     except (reports.QueryError, ValueError) as exc:
         return jsonify(error="bad_query", detail=str(exc)), 400
-    return _csv_response(
-        _service("persons_csv")(result), f"persons-{site.key}-{stage}-{status}.csv"
-    )
+    return _csv_response(reports.persons_csv(result), f"persons-{site.key}-{stage}-{status}.csv")
 
 
 @bp.get("/sites/<site_key>/persons/<path:person_id>")
@@ -447,7 +425,7 @@ def journey(site_key: str, person_id: str) -> ResponseReturnValue:
     args = report_args.clean_args(request.args)
     funnel, _ = _pick_funnel(site, args)
     definition = _definition(funnel) if funnel is not None else None
-    result = _service("person_journey")(store_of(current_app), site, definition, person_id)
+    result = reports.person_journey(store_of(current_app), site, definition, person_id)
     left_after = _annotate_journey(definition, result.get("events", []))
     return render_template(
         "journey.html",
