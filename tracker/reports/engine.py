@@ -104,11 +104,13 @@ def build_plan(
     end_ms: int | None = None,
     periods: list[tuple[int, int]] | None = None,
     attrs: set[str] | None = None,
+    values: bool = False,
 ) -> Plan:
     """Per-person rows for the definition over [start_ms, end_ms) (the query's range).
 
     With `periods` ([start, end) pairs in epoch ms) every person is evaluated once per period
     as if that period were the report's range; rows then carry the period in `ps`/`pe`.
+    `values` adds `sale_value` (the value of the event that filled the last stage).
     """
     params = params or Params()
     stages = definition["stages"]
@@ -167,16 +169,18 @@ def build_plan(
             {PERSON_EXPR} AS person,
             toInt64(toUnixTimestamp64Milli(e.ts)) AS t,
             {mask} AS mask,
-            if(mask = 0, 255, bitCount(bitXor(mask, mask - 1)) - 1) AS minst,
+            if(mask = 0, 31, bitCount(bitXor(mask, mask - 1)) - 1) AS minst,
             e.value AS v,
-            -- One UInt128 orders events as (ts, lowest stage, mask, event id): 42 bits of
-            -- ms, 8 + 20 bits of stage data, then the top 58 bits of the UUID's sort value.
-            -- arraySort on it is far cheaper than on a tuple.
-            bitShiftLeft(toUInt128(t), 86) + bitShiftLeft(toUInt128(minst), 78)
-                + bitShiftLeft(toUInt128(mask), 58)
-                + bitShiftRight(reinterpretAsUInt128(e.event_id), 70) AS okey,
-            -- Attribution needs the full event id as the last tie-break: a UInt256.
-            bitShiftLeft(toUInt256(bitShiftRight(okey, 58)), 128)
+            -- One UInt64 orders events as (ts, lowest stage, mask): 39 bits of ms since the
+            -- range start (17 years), 5 + 20 bits of stage data (at most 20 stages). Events
+            -- equal in all three are interchangeable for stages and times, so the report
+            -- sorts this alone: arraySort on one UInt64 is far cheaper than on a tuple.
+            bitShiftLeft(toUInt64(t - {p_start}), 25) + bitShiftLeft(toUInt64(minst), 20)
+                + mask AS okey,
+            -- Values and attribution also need the event id as the last tie-break.
+            bitShiftLeft(toUInt128(okey), 64)
+                + bitShiftRight(reinterpretAsUInt128(e.event_id), 64) AS vkey,
+            bitShiftLeft(toUInt256(okey), 128)
                 + toUInt256(reinterpretAsUInt128(e.event_id)) AS akey,
             {bounds},
             {attr_select}
@@ -202,11 +206,19 @@ def build_plan(
     else:
         keys = "person"
         consts = f"{params.add(site_key, 'String')} AS site, {p_start} AS ps, {p_end} AS pe,"
+    if values:
+        # The values follow the events' full order (vkey), so ties pick by event id.
+        arrays = f"""arraySort(groupArrayIf(vkey, {keep})) AS evs,
+            arraySort((x, k) -> k, groupArrayIf(v, {keep}), groupArrayIf(vkey, {keep})) AS vals,"""
+        okey_of = "toUInt64(bitShiftRight(x, 64))"
+    else:
+        arrays = f"arraySort(groupArrayIf(okey, {keep})) AS evs,"
+        okey_of = "x"
     grouped_sql = f"""
         SELECT
             {keys},
             {consts}
-            arraySort(groupArrayIf((okey, v), {keep})) AS evs,
+            {arrays}
             minIf(t, in_range) AS first_ms,
             {attr_agg_select}
             countIf(in_range) AS events_in_range
@@ -217,10 +229,11 @@ def build_plan(
     # Each step is its own subquery layer: ClickHouse inlines alias references, so chaining
     # aliases in one SELECT would make the analyzer copy whole expression trees.
     layers: list[str] = [
-        """arrayMap(x -> toInt64(bitShiftRight(x.1, 86)), evs) AS ts,
-        arrayMap(x -> toUInt32(bitAnd(bitShiftRight(x.1, 58), 1048575)), evs) AS masks,
-        arrayMap(x -> x.2, evs) AS vals""",
+        f"""arrayMap(x -> toInt64(bitShiftRight({okey_of}, 25)) + {p_start}, evs) AS ts,
+        arrayMap(x -> toUInt32(bitAnd({okey_of}, 1048575)), evs) AS masks""",
     ]
+    sale_any = f" if(firsts[{n}] > 0, vals[firsts[{n}]], 0) AS sale_value," if values else ""
+    sale_attempt = f"if(reach = {n}, vals[best[{n}][{n}]], 0) AS sale_value," if values else ""
     if mode == "any":
         layers += [
             """arrayFirstIndex((m, x) -> m != 0 AND x >= ps AND x < pe, masks, ts)
@@ -230,8 +243,7 @@ def build_plan(
                 AND x - ts[anchor] <= {p_w}, masks, ts), range(1, {n + 1})) AS firsts""",
             f"""arrayMap(f -> toUInt8(in_funnel AND f > 0), firsts) AS hit,
             arrayMap(f -> if(f > 0, ts[f], 0), firsts) AS tk,
-            [[toUInt32(anchor)]] AS attempts,
-            if(firsts[{n}] > 0, vals[firsts[{n}]], 0) AS sale_value, t0 AS close_start,
+            [[toUInt32(anchor)]] AS attempts,{sale_any} t0 AS close_start,
             t0 AS last_start""",
             f"""arrayMap(k -> if(k > 1, tk[k - 1], tk[k]), range(1, {n + 1})) AS tprev,
             arraySum(arrayMap(k -> bitShiftLeft(toUInt32(hit[k]), k - 1), range(1, {n + 1})))
@@ -276,7 +288,7 @@ def build_plan(
             arrayMap(k -> if(reach >= k, ts[best[k][k]], 0), range(1, {n + 1})) AS tk,
             arrayMap(k -> if(reach >= k, ts[best[k][greatest(k - 1, 1)]], 0), range(1, {n + 1}))
                 AS tprev,
-            if(reach = {n}, vals[best[{n}][{n}]], 0) AS sale_value,
+            {sale_attempt}
             if(reach = {n}, ts[best[{n}][1]], 0) AS close_start,
             arrayMax(arrayMap(a -> if(length(a) = reach, ts[a[1]], 0), attempts)) AS last_start""",
         ]
