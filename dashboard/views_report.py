@@ -74,6 +74,16 @@ def _cached(
     return lambda: copy.deepcopy(cache.get_or_compute(key, call))
 
 
+def _site_and_funnel(site_key: str) -> tuple[Site, MultiDict[str, str], Funnel]:
+    """The site, this request's report arguments and the funnel they pick; 404 if none."""
+    site = site_or_404(site_key)
+    args = report_args.clean_args(request.args)
+    funnel, _ = _pick_funnel(site, args)
+    if funnel is None:
+        abort(404)
+    return site, args, funnel
+
+
 def _pick_funnel(site: Site, args: MultiDict[str, str]) -> tuple[Funnel | None, list[Funnel]]:
     from tracker import funnels as funnel_service
 
@@ -236,11 +246,7 @@ def _panel_calls(
 @login_required
 def report_panel(site_key: str, panel: str) -> ResponseReturnValue:
     """One secondary panel of the report as an HTML fragment (loaded into the page)."""
-    site = site_or_404(site_key)
-    args = report_args.clean_args(request.args)
-    funnel, _ = _pick_funnel(site, args)
-    if funnel is None:
-        abort(404)
+    site, args, funnel = _site_and_funnel(site_key)
     definition = _definition(funnel)
     try:
         calls = {
@@ -295,11 +301,7 @@ def _csv_response(text: str, filename: str) -> Response:
 @bp.get("/sites/<site_key>/report.csv")
 @login_required
 def report_csv(site_key: str) -> ResponseReturnValue:
-    site = site_or_404(site_key)
-    args = report_args.clean_args(request.args)
-    funnel, _ = _pick_funnel(site, args)
-    if funnel is None:
-        abort(404)
+    site, args, funnel = _site_and_funnel(site_key)
     try:
         query = _query(site, args)
     except reports.QueryError as exc:
@@ -316,11 +318,7 @@ def report_csv(site_key: str) -> ResponseReturnValue:
 @login_required
 def persons(site_key: str) -> ResponseReturnValue:
     """Drill-down: the persons who reached a stage, or dropped off after it."""
-    site = site_or_404(site_key)
-    args = report_args.clean_args(request.args)
-    funnel, _ = _pick_funnel(site, args)
-    if funnel is None:
-        abort(404)
+    site, args, funnel = _site_and_funnel(site_key)
     definition = _definition(funnel)
     keys = [s["key"] for s in definition["stages"]]
     stage = request.args.get("stage", keys[0])
@@ -401,11 +399,7 @@ def _all_persons(
 @bp.get("/sites/<site_key>/persons.csv")
 @login_required
 def persons_csv(site_key: str) -> ResponseReturnValue:
-    site = site_or_404(site_key)
-    args = report_args.clean_args(request.args)
-    funnel, _ = _pick_funnel(site, args)
-    if funnel is None:
-        abort(404)
+    site, args, funnel = _site_and_funnel(site_key)
     definition = _definition(funnel)
     stage = request.args.get("stage", definition["stages"][0]["key"])
     status = request.args.get("status", "dropped")
