@@ -40,7 +40,7 @@ def stage_preview(store: Store, site: Site, definition: Any, days: int = 30) -> 
         FROM (
             SELECT e.*, {PERSON_EXPR} AS person
             FROM events AS e
-            {identity_join(site_cond)}
+            {identity_join(site_cond, one_site=True)}
             WHERE e.{site_cond} AND e.ts >= fromUnixTimestamp64Milli({p_since}, 'UTC')
         ) AS e
     """
@@ -94,7 +94,7 @@ def top_values(
         sql = f"""
             SELECT toString({col.expr}) AS value, uniqExact({PERSON_EXPR}) AS persons
             FROM events AS e
-            {identity_join(site_cond)}
+            {identity_join(site_cond, one_site=True)}
             WHERE e.{site_cond}
               AND e.ts >= fromUnixTimestamp64Milli({p_start}, 'UTC')
               AND e.ts < fromUnixTimestamp64Milli({p_end}, 'UTC')

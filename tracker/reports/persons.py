@@ -119,7 +119,7 @@ def person_journey(
             e.source, e.medium, e.utm_campaign, e.utm_term, e.element_text, e.element_href,
             e.visitor_id, e.user_id, e.session_id, e.props, e.value, e.device, e.country
         FROM events AS e
-        {identity_join(site_cond)}
+        {identity_join(site_cond, one_site=True)}
         WHERE e.{site_cond} AND {PERSON_EXPR} = {p_person}
         ORDER BY t, minst, mask, eid
         LIMIT {p_limit}
