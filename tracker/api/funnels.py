@@ -116,6 +116,11 @@ def delete_funnel(site_key: str, funnel_id: int) -> Any:
     return Response(status=204)
 
 
+def _inline_definition(body: dict[str, Any]) -> Any:
+    """The definition of a preview request: the body itself, or its "definition" member."""
+    return body if "stages" in body else body.get("definition", body)
+
+
 def _saved_funnel(site_key: str, funnel_id: int) -> tuple[Site, dict[str, Any], ReportQuery]:
     """The site, the stored funnel's definition and the report query of this request."""
     site = site_for_request(site_key)
@@ -142,7 +147,7 @@ def inline_report(site_key: str) -> Any:
 
     site = site_for_request(site_key)
     body = _json_body()
-    definition = body.get("definition", body) if "stages" not in body else body
+    definition = _inline_definition(body)
     args: dict[str, Any] = {}
     for key in request.args:
         values = request.args.getlist(key)
@@ -284,7 +289,7 @@ def inline_preview(site_key: str) -> Any:
 
     site = site_for_request(site_key)
     body = _json_body()
-    definition = body.get("definition", body) if "stages" not in body else body
+    definition = _inline_definition(body)
     return jsonify(stage_preview(_store(), site, definition, days=_int_arg("days", 30)))
 
 
