@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tracker.clickhouse import Store
 from tracker.reports.query import ReportQuery
 from tracker.stages.compile import column_for, compile_conditions, compile_mask
 from tracker.stages.fields import ATTRIBUTION_FIELDS
@@ -71,6 +72,18 @@ class Plan:
 ALL_ATTRS = (*TOUCH_FIELDS, *FIRST_FIELDS)
 
 
+def has_identities(store: Store, site_key: str | list[str]) -> bool:
+    """Whether any event of the site(s) carries a user id, i.e. identity stitching can change
+    who is a person. A cheap scan of one mostly empty column, run before each report."""
+    params = Params()
+    if isinstance(site_key, list):
+        cond = f"site_id IN {params.add(site_key, 'Array(String)')}"
+    else:
+        cond = f"site_id = {params.add(site_key, 'String')}"
+    sql = f"SELECT count() FROM (SELECT 1 FROM events WHERE {cond} AND user_id != '' LIMIT 1)"
+    return bool(store.scalar(sql, params.values))
+
+
 def attr_expr(field: str) -> str:
     """The per-person column holding an attribution field."""
     if field not in ALL_ATTRS:
@@ -110,12 +123,15 @@ def build_plan(
     periods: list[tuple[int, int]] | None = None,
     attrs: set[str] | None = None,
     values: bool = False,
+    identities: bool = True,
 ) -> Plan:
     """Per-person rows for the definition over [start_ms, end_ms) (the query's range).
 
     With `periods` ([start, end) pairs in epoch ms) every person is evaluated once per period
     as if that period were the report's range; rows then carry the period in `ps`/`pe`.
     `values` adds `sale_value` (the value of the event that filled the last stage).
+    `identities=False` (no event of the site carries a user id, see `has_identities`) leaves
+    out the identity join: person = visitor id, without probing a join for every event.
     """
     params = params or Params()
     stages = definition["stages"]
@@ -162,7 +178,7 @@ def build_plan(
         else:
             column, cond = _FIRST_COLUMNS[FIRST_FIELDS.index(name)], "in_range"
         attr_cols.append(f"e.{column} AS c_{name}")
-        attr_aggs.append(f"argMinIf(c_{name}, akey, {cond}) AS attr_{name}")
+        attr_aggs.append(f"argMinIf(c_{name}, vkey, {cond}) AS attr_{name}")
     if any(name in TOUCH_FIELDS for name in wanted):
         attr_cols.append(f"({touch_any}) AS has_touch")
     attr_select = "".join(f"{c},\n" for c in attr_cols)
@@ -171,7 +187,7 @@ def build_plan(
     events_sql = f"""
         SELECT
             e.site_id AS site,
-            {PERSON_EXPR} AS person,
+            {PERSON_EXPR if identities else "e.visitor_id"} AS person,
             toInt64(toUnixTimestamp64Milli(e.ts)) AS t,
             {mask} AS mask,
             if(mask = 0, 31, bitCount(bitXor(mask, mask - 1)) - 1) AS minst,
@@ -182,16 +198,16 @@ def build_plan(
             -- sorts this alone: arraySort on one UInt64 is far cheaper than on a tuple.
             bitShiftLeft(toUInt64(t - {p_start}), 25) + bitShiftLeft(toUInt64(minst), 20)
                 + mask AS okey,
-            -- Values and attribution also need the event id as the last tie-break.
+            -- Values and attribution also need the event id as the last tie-break: 64 bits
+            -- of it (two events alike in all else sharing those is a 2^-64 chance), since
+            -- comparing UInt128 keys is much cheaper than UInt256 ones on every event.
             bitShiftLeft(toUInt128(okey), 64)
                 + bitShiftRight(reinterpretAsUInt128(e.event_id), 64) AS vkey,
-            bitShiftLeft(toUInt256(okey), 128)
-                + toUInt256(reinterpretAsUInt128(e.event_id)) AS akey,
             {bounds},
             {attr_select}
             (t >= ps AND t < pe) AS in_range
         FROM {source} AS e
-        {identity_join(site_cond, one_site=not isinstance(site_key, list))}
+        {identity_join(site_cond, one_site=not isinstance(site_key, list)) if identities else ""}
         WHERE e.{site_cond}
           AND e.ts >= fromUnixTimestamp64Milli({p_start}, 'UTC')
           AND e.ts <= fromUnixTimestamp64Milli({p_hi}, 'UTC')
@@ -213,11 +229,13 @@ def build_plan(
         consts = f"{params.add(site_key, 'String')} AS site, {p_start} AS ps, {p_end} AS pe,"
     if values:
         # The values follow the events' full order (vkey), so ties pick by event id.
-        arrays = f"""arraySort(groupArrayIf(vkey, {keep})) AS evs,
-            arraySort((x, k) -> k, groupArrayIf(v, {keep}), groupArrayIf(vkey, {keep})) AS vals,"""
+        arrays = f"""groupArrayIf(vkey, {keep}) AS raw_evs,
+            groupArrayIf(v, {keep}) AS raw_vals,"""
+        sort = "arraySort(raw_evs) AS evs, arraySort((x, k) -> k, raw_vals, raw_evs) AS vals"
         okey_of = "toUInt64(bitShiftRight(x, 64))"
     else:
-        arrays = f"arraySort(groupArrayIf(okey, {keep})) AS evs,"
+        arrays = f"groupArrayIf(okey, {keep}) AS raw_evs,"
+        sort = "arraySort(raw_evs) AS evs"
         okey_of = "x"
     grouped_sql = f"""
         SELECT
@@ -234,6 +252,8 @@ def build_plan(
     # Each step is its own subquery layer: ClickHouse inlines alias references, so chaining
     # aliases in one SELECT would make the analyzer copy whole expression trees.
     layers: list[str] = [
+        # Sorting after HAVING: only the persons left in the funnel pay for it.
+        sort,
         f"""arrayMap(x -> toInt64(bitShiftRight({okey_of}, 25)) + {p_start}, evs) AS ts,
         arrayMap(x -> toUInt32(bitAnd({okey_of}, 1048575)), evs) AS masks""",
     ]

@@ -9,7 +9,13 @@ from typing import Any
 from tracker.clickhouse import Store
 from tracker.models import Site
 from tracker.reports.common import ReportTimer, as_definition
-from tracker.reports.engine import PERSON_EXPR, attr_expr, build_plan, identity_join
+from tracker.reports.engine import (
+    PERSON_EXPR,
+    attr_expr,
+    build_plan,
+    has_identities,
+    identity_join,
+)
 from tracker.reports.query import QueryError, ReportQuery
 from tracker.stages.compile import column_for, compile_conditions, compile_stage
 from tracker.stages.fields import ATTRIBUTION_FIELDS, canonical_field, is_known
@@ -81,7 +87,14 @@ def top_values(
     params = Params()
     p_limit = params.add(limit, "UInt32")
     if name in ATTRIBUTION_FIELDS:
-        plan = build_plan(site.key, as_definition(_ANY_TWO), query, params, attrs={name})
+        plan = build_plan(
+            site.key,
+            as_definition(_ANY_TWO),
+            query,
+            params,
+            attrs={name},
+            identities=has_identities(store, site.key),
+        )
         sql = f"""
             SELECT {attr_expr(name)} AS value, count() AS persons FROM ({plan.sql})
             GROUP BY value ORDER BY persons DESC, value LIMIT {p_limit}

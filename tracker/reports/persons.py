@@ -13,6 +13,7 @@ from tracker.reports.engine import (
     PERSON_EXPR,
     attr_expr,
     build_plan,
+    has_identities,
     identity_join,
 )
 from tracker.reports.query import QueryError, ReportQuery
@@ -58,7 +59,14 @@ def funnel_persons(
         "skipped": f"NOT bitTest(matched, {k - 1}) AND bitShiftRight(matched, {k}) != 0",
     }[status]
     params = Params()
-    plan = build_plan(site.key, definition, query, params, attrs=set(ALL_ATTRS))
+    plan = build_plan(
+        site.key,
+        definition,
+        query,
+        params,
+        attrs=set(ALL_ATTRS),
+        identities=has_identities(store, site.key),
+    )
     p_limit = params.add(per_page, "UInt32")
     p_offset = params.add((page - 1) * per_page, "UInt64")
     sql = f"""

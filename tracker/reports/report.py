@@ -14,6 +14,7 @@ from tracker.reports.engine import (
     HISTOGRAM_LABELS,
     attr_expr,
     build_plan,
+    has_identities,
 )
 from tracker.reports.query import ReportQuery
 from tracker.stages.operators import Params
@@ -22,55 +23,72 @@ OTHER = "other"
 
 
 def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params, group: str = "''") -> str:
-    """One row per person becomes per-stage figures through -ForEach aggregates over the
-    persons' stage arrays (NULL where a stage was not reached). Totals come with is_total = 1;
-    with a breakdown, values beyond the top N merge into "other" (quantile states merge
-    exactly). `group` evaluates several sites or periods in one query."""
+    """Per-stage figures from the per-person rows: each person in the funnel becomes one row
+    per stage (ARRAY JOIN), so plain aggregates over (group, value, stage) do the work; that
+    is several times cheaper than -ForEach aggregates over Nullable arrays. Totals come with
+    is_total = 1; with a breakdown, values beyond the top N merge into "other" (quantile
+    states merge exactly). `group` evaluates several sites or periods in one query. Rows come
+    out per (group, is_total, value, stage); `_fold` turns them back into one per value."""
     bexpr = attr_expr(query.breakdown) if query.breakdown else "''"
     limit = params.add(query.breakdown_limit, "UInt32")
     edges = "[" + ", ".join(str(e * 1000) for e in HISTOGRAM_EDGES) + "]"
     nb = len(HISTOGRAM_LABELS)
-    per_person = f"""
-        SELECT {group} AS site_key, {bexpr} AS bval, hit,
-            arrayMap(k -> toUInt8(NOT bitTest(matched, k - 1) AND bitShiftRight(matched, k) != 0),
-                arrayEnumerate(hit)) AS skip,
-            arrayMap(k -> if(hit[k] = 1 AND hit_prev[k] = 1, tk[k] - tprev[k], NULL),
-                arrayEnumerate(hit)) AS dprev,
-            arrayMap(k -> if(hit[k] = 1, tk[k] - first_ms, NULL), arrayEnumerate(hit)) AS dfirst,
-            arrayFlatten(arrayMap(d -> arrayMap(b -> toUInt8(d IS NOT NULL
-                AND arrayCount(x -> assumeNotNull(d) >= x, {edges}) = b), range({nb})), dfirst))
-                AS hist
+    per_stage = f"""
+        SELECT {group} AS site_key, {bexpr} AS bval, k,
+            hit[k] = 1 AS h,
+            h AND hit_prev[k] = 1 AS hp,
+            NOT bitTest(matched, k - 1) AND bitShiftRight(matched, k) != 0 AS s,
+            tk[k] - tprev[k] AS dprev,
+            tk[k] - first_ms AS dfirst,
+            arrayCount(x -> dfirst >= x, {edges}) AS bucket
         FROM ({plan_sql})
+        ARRAY JOIN arrayEnumerate(hit) AS k
         WHERE in_funnel
     """
     inner = f"""
-        SELECT site_key, bval,
+        SELECT site_key, bval, k,
             count() AS members,
-            sumForEach(hit) AS persons,
-            sumForEach(skip) AS skipped,
-            sumForEach(arrayMap(x -> ifNull(x, 0), dprev)) AS prev_sum,
-            sumForEach(arrayMap(x -> toUInt64(x IS NOT NULL), dprev)) AS prev_n,
-            quantileExactForEachState(0.5)(dprev) AS prev_q,
-            quantilesExactForEachState(0.5, 0.9)(dfirst) AS first_q,
-            sumForEach(hist) AS hist
-        FROM ({per_person})
-        GROUP BY site_key, bval
+            countIf(h) AS persons,
+            countIf(s) AS skipped,
+            sumIf(dprev, hp) AS prev_sum,
+            countIf(hp) AS prev_n,
+            quantileExactIfState(0.5)(dprev, hp) AS prev_q,
+            quantilesExactIfState(0.5, 0.9)(dfirst, h) AS first_q,
+            sumForEach(arrayMap(b -> toUInt64(h AND bucket = b), range({nb}))) AS hist
+        FROM ({per_stage})
+        GROUP BY site_key, bval, k
     """
     totals = "[1, 0]" if query.breakdown else "[1]"
     return f"""
         SELECT is_total, if(is_total = 1, '', if(rk <= {limit}, bval, '{OTHER}')) AS b2,
-            sum(members), sumForEach(persons), sumForEach(skipped), sumForEach(prev_sum),
-            sumForEach(prev_n), quantileExactForEachMerge(0.5)(prev_q),
-            quantilesExactForEachMerge(0.5, 0.9)(first_q), sumForEach(hist),
+            sum(members), k, sum(persons), sum(skipped), sum(prev_sum), sum(prev_n),
+            quantileExactIfMerge(0.5)(prev_q), quantilesExactIfMerge(0.5, 0.9)(first_q),
+            sumForEach(hist),
             min(if(is_total = 1, 0, least(rk, {limit} + 1))) AS order_key, site_key
         FROM (
             SELECT *, arrayJoin({totals}) AS is_total,
                 dense_rank() OVER (PARTITION BY site_key ORDER BY members DESC, bval ASC) AS rk
             FROM ({inner})
         )
-        GROUP BY site_key, is_total, b2
-        ORDER BY site_key, is_total DESC, order_key, b2
+        GROUP BY site_key, is_total, b2, k
+        ORDER BY site_key, is_total DESC, order_key, b2, k
     """
+
+
+def _fold(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows per (group, is_total, value, stage) to one row per (group, is_total, value):
+    (is_total, value, members, persons[], skipped[], prev_sum[], prev_n[], prev_median[],
+    first_quantiles[], histogram (flat, stage-major), group)."""
+    out: list[tuple[Any, ...]] = []
+    current: list[Any] | None = None
+    for is_total, b2, members, _k, persons, skip, psum, pn, pmed, fq, hist, _o, key in rows:
+        if current is None or (current[0], current[1], current[10]) != (is_total, b2, key):
+            current = [is_total, b2, members, [], [], [], [], [], [], [], key]
+            out.append(current)  # type: ignore[arg-type]
+        for slot, value in zip(range(3, 9), (persons, skip, psum, pn, pmed, fq), strict=True):
+            current[slot].append(value)
+        current[9].extend(hist)
+    return [tuple(row) for row in out]
 
 
 def _stage_rows(definition: dict[str, Any], row: tuple[Any, ...] | None) -> list[dict[str, Any]]:
@@ -140,8 +158,10 @@ def funnel_report(store: Store, site: Site, definition: Any, query: ReportQuery)
     definition = as_definition(definition)
     timer = ReportTimer()
     params = Params()
-    plan = build_plan(site.key, definition, query, params)
-    rows = timer.rows(store, _aggregate_sql(plan.sql, query, params), params.values)
+    plan = build_plan(
+        site.key, definition, query, params, identities=has_identities(store, site.key)
+    )
+    rows = _fold(timer.rows(store, _aggregate_sql(plan.sql, query, params), params.values))
     return _shape(definition, query, plan.mode, plan.window, rows, timer.ms)
 
 
@@ -152,8 +172,10 @@ def funnel_reports_by_site(
     definition = as_definition(definition)
     timer = ReportTimer()
     params = Params()
-    plan = build_plan(list(site_keys), definition, query, params)
-    rows = timer.rows(store, _aggregate_sql(plan.sql, query, params, group="site"), params.values)
+    keys = list(site_keys)
+    plan = build_plan(keys, definition, query, params, identities=has_identities(store, keys))
+    sql = _aggregate_sql(plan.sql, query, params, group="site")
+    rows = _fold(timer.rows(store, sql, params.values))
     grouped: dict[str, list[tuple[Any, ...]]] = {key: [] for key in site_keys}
     for row in rows:
         grouped.setdefault(str(row[-1]), []).append(row)
@@ -173,9 +195,16 @@ def stage_counts_by_period(
 ) -> dict[int, dict[str, Any]]:
     """Reports keyed by period start (epoch ms), each period evaluated as its own range."""
     params = Params()
-    plan = build_plan(site_key, definition, query, params, periods=periods)
+    plan = build_plan(
+        site_key,
+        definition,
+        query,
+        params,
+        periods=periods,
+        identities=has_identities(store, site_key),
+    )
     sql = _aggregate_sql(plan.sql, query, params, group="ps")
-    rows = timer.rows(store, sql, params.values)
+    rows = _fold(timer.rows(store, sql, params.values))
     grouped: dict[int, list[tuple[Any, ...]]] = {p[0]: [] for p in periods}
     for row in rows:
         grouped.setdefault(int(row[-1]), []).append(row)
