@@ -1,5 +1,12 @@
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
 from tracker.ch_migrations import LEDGER, load_migrations, migrate, render
 from tracker.clickhouse import Store
+
+NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 
 
 def test_migrations_are_idempotent(store: Store) -> None:
@@ -45,3 +52,46 @@ def test_cluster_ddl_is_replicated_and_distributed() -> None:
     dist = next(s for s in statements if "Distributed(" in s)
     assert dist.startswith("CREATE TABLE IF NOT EXISTS events ON CLUSTER 'analytics'")
     assert "Distributed('analytics', currentDatabase(), events_local" in dist
+
+
+def test_cluster_ddl_adds_touch_on_both_tables() -> None:
+    statements = [s for m in load_migrations() for s in render(m, "analytics")]
+    touch = [s for s in statements if "ADD COLUMN IF NOT EXISTS touch" in s]
+    assert [s.split()[2] for s in touch] == ["events_local", "events"]
+    assert all("ON CLUSTER 'analytics'" in s for s in touch)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "touch"),
+    [
+        (None, None, 0),
+        ("utm_campaign", "spring", 1),
+        ("source", "google", 1),
+        ("medium", "email", 1),
+        ("utm_term", "shoes", 1),
+        ("utm_content", "banner", 1),
+        ("click_id", "abc", 1),
+        ("referrer", "https://news.example/", 1),
+        ("path", "/landing", 0),  # not a marketing field
+    ],
+)
+def test_touch_column_is_stored_at_insert(
+    store: Store, column: str | None, value: str | None, touch: int
+) -> None:
+    site = f"touch-{uuid.uuid4().hex[:8]}"
+    columns = ["site_id", "event_id", "type", "ts", "received_at", "visitor_id"]
+    row: list[object] = [site, uuid.uuid4(), "pageview", NOW, NOW, "v1"]
+    if column:
+        columns.append(column)
+        row.append(value)
+    store.insert("events", [row], columns)
+    stored = store.rows("SELECT touch FROM events WHERE site_id = {s:String}", {"s": site})
+    assert stored == [(touch,)]
+    codecs = dict(
+        store.rows(
+            "SELECT name, compression_codec FROM system.columns WHERE table = 'events' "
+            "AND database = currentDatabase() AND name IN ('ts', 'visitor_id', 'path', 'touch')"
+        )
+    )
+    assert codecs["visitor_id"] == "CODEC(LZ4)"
+    assert "LZ4" in codecs["ts"]

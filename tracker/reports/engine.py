@@ -154,7 +154,8 @@ def build_plan(
     if periods:
         p_periods = params.add([tuple(p) for p in periods], "Array(Tuple(Int64, Int64))")
         t_expr = "toInt64(toUnixTimestamp64Milli(ts))"
-        source = f"""(SELECT *, per.1 AS ps, per.2 AS pe FROM events
+        # `*` leaves out MATERIALIZED columns, so `touch` is named.
+        source = f"""(SELECT *, touch, per.1 AS ps, per.2 AS pe FROM events
             ARRAY JOIN arrayFilter(p -> {t_expr} >= p.1 AND {t_expr} <= p.2 + {p_w},
                 {p_periods}) AS per
             WHERE {site_cond})"""
@@ -167,7 +168,6 @@ def build_plan(
 
     # Only the attribution fields this report uses are computed (each is an argMin).
     wanted = needed_attrs(query) | (attrs or set())
-    touch_any = " OR ".join(f"e.{c} != ''" for c in _TOUCH_COLUMNS)
     attr_cols = []
     attr_aggs = []
     for name in ALL_ATTRS:
@@ -180,7 +180,8 @@ def build_plan(
         attr_cols.append(f"e.{column} AS c_{name}")
         attr_aggs.append(f"argMinIf(c_{name}, vkey, {cond}) AS attr_{name}")
     if any(name in TOUCH_FIELDS for name in wanted):
-        attr_cols.append(f"({touch_any}) AS has_touch")
+        # `touch` is stored at insert (schema 0002): any of the touch columns is non-empty.
+        attr_cols.append("e.touch AS has_touch")
     attr_select = "".join(f"{c},\n" for c in attr_cols)
     attr_agg_select = "".join(f"{c},\n" for c in attr_aggs)
 
