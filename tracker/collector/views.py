@@ -4,11 +4,11 @@ GET /api/openapi.json. No cookies and no CSRF here: these are public, cross-site
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.orm import Session
@@ -40,7 +40,7 @@ SPOOL_RETRY_AFTER = "5"
 
 def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":")),
+        orjson.dumps(body),
         status=status,
         headers=headers,
         mimetype="application/json",

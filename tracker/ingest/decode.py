@@ -11,6 +11,8 @@ import json
 import zlib
 from typing import IO, Any
 
+import orjson
+
 from tracker.ingest.errors import RequestError
 from tracker.ingest.limits import MAX_BATCH_EVENTS, MAX_BODY_BYTES
 
@@ -79,6 +81,14 @@ def _no_constants(name: str) -> Any:
 
 
 def parse_json(data: bytes) -> Any:
+    # orjson parses valid bodies several times faster (and, like `_no_constants`, refuses
+    # NaN and Infinity). Anything it refuses (bad JSON, bad UTF-8, lone surrogate escapes,
+    # integers beyond 64 bits, deep nesting) takes the stdlib path below, which accepts or
+    # names the problem exactly as before.
+    try:
+        return orjson.loads(data[3:] if data.startswith(b"\xef\xbb\xbf") else data)
+    except orjson.JSONDecodeError:
+        pass
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
