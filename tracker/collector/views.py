@@ -12,7 +12,10 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import HTTP_STATUS_CODES, parse_options_header
 from werkzeug.wrappers import Request
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from tracker.collector import metrics
 from tracker.collector.openapi import spec
@@ -47,13 +50,6 @@ def json_response(body: Any, status: int, headers: dict[str, str] | None = None)
     )
 
 
-def error_response(exc: RequestError, extra: dict[str, str] | None = None) -> Response:
-    body: dict[str, Any] = {"error": exc.code}
-    if exc.detail is not None:
-        body["detail"] = exc.detail
-    return json_response(body, exc.status, {**exc.headers, **(extra or {})})
-
-
 def _cors(origin: str | None) -> dict[str, str]:
     if not origin:
         return {}
@@ -68,17 +64,41 @@ def preflight(origin: str | None) -> Response:
     return Response(status=204, headers=headers)
 
 
-def handle_collect(state: Collector, req: Request) -> Response:
-    """POST /api/collect on a plain werkzeug request (no Flask context needed)."""
+class EnvironRequest:
+    """What `_collect` reads of a request, straight from the WSGI environ. Building a full
+    werkzeug Request and Response per call cost about a tenth of a 50-event request's CPU."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.headers = EnvironHeaders(environ)
+        mimetype, params = parse_options_header(environ.get("CONTENT_TYPE", ""))
+        self.mimetype = mimetype.lower()
+        self.mimetype_params = params
+        self.content_length = get_content_length(environ)
+        self.stream = get_input_stream(environ)
+        self.remote_addr: str | None = environ.get("REMOTE_ADDR")
+
+
+def collect_answer(
+    state: Collector, req: Request | EnvironRequest
+) -> tuple[int, dict[str, str], bytes]:
+    """POST /api/collect without a Flask context: (status, headers, JSON body)."""
     origin = req.headers.get("Origin")
     try:
         body, status = _collect(state, req, origin)
     except RequestError as exc:
         metrics.REQUESTS.labels("collect", str(exc.status)).inc()
         headers = _cors(origin) if exc.status != 403 else {}
-        return error_response(exc, headers)
+        error: dict[str, Any] = {"error": exc.code}
+        if exc.detail is not None:
+            error["detail"] = exc.detail
+        return exc.status, {**exc.headers, **headers}, orjson.dumps(error)
     metrics.REQUESTS.labels("collect", str(status)).inc()
-    return json_response(body, status, _cors(origin))
+    return status, _cors(origin), orjson.dumps(body)
+
+
+def handle_collect(state: Collector, req: Request | EnvironRequest) -> Response:
+    status, headers, body = collect_answer(state, req)
+    return Response(body, status=status, headers=headers, mimetype="application/json")
 
 
 @bp.route("/api/collect", methods=["OPTIONS"])
@@ -91,7 +111,9 @@ def collect() -> Response:
     return handle_collect(collector_of(), request)
 
 
-def _collect(state: Collector, req: Request, origin: str | None) -> tuple[dict[str, Any], int]:
+def _collect(
+    state: Collector, req: Request | EnvironRequest, origin: str | None
+) -> tuple[dict[str, Any], int]:
     decode.check_content_type(
         req.mimetype, req.mimetype_params.get("charset"), decode.COLLECT_TYPES
     )
@@ -167,13 +189,20 @@ class CollectFastPath:
             method = environ.get("REQUEST_METHOD")
             if method == "POST":
                 try:
-                    response = handle_collect(self.state, Request(environ))
+                    status, headers, body = collect_answer(self.state, EnvironRequest(environ))
                 except Exception:
                     log.exception("collect failed")
-                    response = json_response(
-                        {"error": "internal_error", "detail": "see the server log"}, 500
-                    )
-                return response(environ, start_response)
+                    status, headers = 500, {}
+                    body = b'{"error":"internal_error","detail":"see the server log"}'
+                start_response(
+                    f"{status} {HTTP_STATUS_CODES.get(status, '')}",
+                    [
+                        ("Content-Type", "application/json"),
+                        ("Content-Length", str(len(body))),
+                        *headers.items(),
+                    ],
+                )
+                return [body]
             if method == "OPTIONS":
                 return preflight(environ.get("HTTP_ORIGIN"))(environ, start_response)
         return self.wsgi_app(environ, start_response)
