@@ -305,3 +305,55 @@ def test_attribution_ties_break_by_event_id(client: FlaskClient, site: Site, aut
     ]
     assert persons(report(client, site, auth, events, device="desktop")) == [1, 0, 0]
     assert persons(report(client, site, auth, [], device="mobile")) == [0, 0, 0]
+
+
+def test_persons_list_pages_and_stitched_attributes(
+    client: FlaskClient, site: Site, auth: dict
+) -> None:
+    """The list is built in two passes (the page, then its persons' attributes read by visitor
+    id); a stitched person's attributes must still come from all of its visitors."""
+    events = [
+        # u1: first seen anonymously as v1 on a phone, later identified on v2 (desktop),
+        # where the campaign arrives: the first marketing touch is on the second visitor.
+        ev(site, "v1", "pageview", M, path="/a", device="mobile", user_id=""),
+        ev(site, "v1", "pageview", 2 * M, path="/b", device="mobile", user_id="u1"),
+        ev(site, "v2", "pageview", 3 * M, path="/c", device="desktop", user_id="u1"),
+        ev(site, "v2", "click", 4 * M, utm_campaign="spring", device="desktop", user_id="u1"),
+        # Two anonymous persons who only visit, later in the day.
+        ev(site, "v3", "pageview", 10 * M, path="/x", device="tablet", utm_campaign="fall"),
+        ev(site, "v4", "pageview", 20 * M, path="/y", device="desktop"),
+    ]
+    body = report(client, site, auth, events)
+    assert persons(body) == [3, 1, 0]
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
+        "id"
+    ]
+    base = f"/api/v1/sites/{site.key}/funnels/{fid}/persons"
+    seen = []
+    for page in (1, 2, 3):
+        res = client.get(
+            base,
+            query_string={
+                **RANGE,
+                "stage": "visit",
+                "status": "reached",
+                "per_page": 1,
+                "page": page,
+            },
+            headers=auth,
+        )
+        body = res.get_json()
+        assert body["total"] == 3
+        seen += body["persons"]
+    assert [p["id"] for p in seen] == ["u1", "v3", "v4"]
+    u1, v3, v4 = seen
+    assert (u1["landing"], u1["device"], u1["campaign"]) == ("/a", "mobile", "spring")
+    assert u1["last_stage"] == "click"
+    assert (v3["landing"], v3["device"], v3["campaign"]) == ("/x", "tablet", "fall")
+    assert (v4["landing"], v4["device"], v4["campaign"]) == ("/y", "desktop", "")
+    res = client.get(
+        base,
+        query_string={**RANGE, "stage": "visit", "status": "reached", "per_page": 1, "page": 4},
+        headers=auth,
+    )
+    assert res.get_json()["persons"] == [] and res.get_json()["total"] == 3

@@ -124,6 +124,7 @@ def build_plan(
     attrs: set[str] | None = None,
     values: bool = False,
     identities: bool = True,
+    visitors: list[str] | None = None,
 ) -> Plan:
     """Per-person rows for the definition over [start_ms, end_ms) (the query's range).
 
@@ -132,6 +133,8 @@ def build_plan(
     `values` adds `sale_value` (the value of the event that filled the last stage).
     `identities=False` (no event of the site carries a user id, see `has_identities`) leaves
     out the identity join: person = visitor id, without probing a join for every event.
+    `visitors` restricts the events read to those visitor ids (a primary-key range read):
+    exact for every person all of whose visitors are listed.
     """
     params = params or Params()
     stages = definition["stages"]
@@ -165,6 +168,9 @@ def build_plan(
         bounds = f"{p_start} AS ps, {p_end} AS pe"
     mask = compile_mask(stages, params, "e")
     event_filter = compile_conditions(query.event_filters, params, "e")
+    visitor_cond = ""
+    if visitors is not None:
+        visitor_cond = f"AND e.visitor_id IN {params.add(visitors, 'Array(String)')}"
 
     # Only the attribution fields this report uses are computed (each is an argMin).
     wanted = needed_attrs(query) | (attrs or set())
@@ -213,6 +219,7 @@ def build_plan(
           AND e.ts >= fromUnixTimestamp64Milli({p_start}, 'UTC')
           AND e.ts <= fromUnixTimestamp64Milli({p_hi}, 'UTC')
           AND ({event_filter})
+          {visitor_cond}
     """
     # Persons outside the funnel or the attribution filters are dropped before the costly
     # array evaluation: an attempt (or the `any` anchor) needs an entry event in range.

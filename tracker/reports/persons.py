@@ -58,20 +58,16 @@ def funnel_persons(
         "dropped": f"hit[{k}] = 1 AND {'0' if k == n else f'hit[{k + 1}] = 0'}",
         "skipped": f"NOT bitTest(matched, {k - 1}) AND bitShiftRight(matched, {k}) != 0",
     }[status]
+    # Two passes: the page of persons first (no attribution work for the millions not on
+    # it), then the attributes of just those persons, read by primary key.
+    identities = has_identities(store, site.key)
     params = Params()
-    plan = build_plan(
-        site.key,
-        definition,
-        query,
-        params,
-        attrs=set(ALL_ATTRS),
-        identities=has_identities(store, site.key),
-    )
+    plan = build_plan(site.key, definition, query, params, identities=identities)
     p_limit = params.add(per_page, "UInt32")
     p_offset = params.add((page - 1) * per_page, "UInt64")
     sql = f"""
-        SELECT person, first_ms, ({", ".join(attr_expr(f) for f in ALL_ATTRS)}) AS attrs,
-            arrayLastIndex(x -> x = 1, hit) AS last, tk[{k}] AS at, count() OVER () AS total
+        SELECT person, first_ms, arrayLastIndex(x -> x = 1, hit) AS last, tk[{k}] AS at,
+            count() OVER () AS total
         FROM ({plan.sql})
         WHERE in_funnel AND ({condition})
         ORDER BY first_ms, person
@@ -79,14 +75,18 @@ def funnel_persons(
     """
     timer = ReportTimer()
     rows = timer.rows(store, sql, params.values)
-    total = int(rows[0][5]) if rows else 0
+    total = int(rows[0][4]) if rows else 0
     if not rows and page > 1:
         # The page is past the end; count what there is for the pager.
         count_sql = f"""SELECT count() FROM ({plan.sql})
             WHERE in_funnel AND ({condition})"""
         total = int(timer.rows(store, count_sql, params.values)[0][0])
+    attributes = _attributes(
+        store, site, definition, query, [str(r[0]) for r in rows], identities, timer
+    )
     persons = []
-    for person, first_ms, attrs, last, at, _ in rows:
+    for person, first_ms, last, at, _ in rows:
+        attrs = attributes.get(str(person), ("",) * len(ALL_ATTRS))
         item: dict[str, Any] = {
             "id": person,
             "first_seen": iso(int(first_ms)),
@@ -105,6 +105,42 @@ def funnel_persons(
         "range": query.range_dict(),
         "sql_ms": timer.ms,
     }
+
+
+def _attributes(
+    store: Store,
+    site: Site,
+    definition: dict[str, Any],
+    query: ReportQuery,
+    persons: list[str],
+    identities: bool,
+    timer: ReportTimer,
+) -> dict[str, tuple[Any, ...]]:
+    """Attribution fields of the given persons, evaluated exactly as in the funnel."""
+    if not persons:
+        return {}
+    visitors = list(persons)
+    if identities:
+        # A stitched person's visitors all carry its user id on some event; a superset of
+        # visitors is harmless, as rows are kept only for the persons asked for.
+        params = Params()
+        sql = f"""SELECT DISTINCT visitor_id FROM events
+            WHERE site_id = {params.add(site.key, "String")}
+              AND user_id IN {params.add(persons, "Array(String)")}"""
+        visitors += [str(r[0]) for r in timer.rows(store, sql, params.values)]
+    params = Params()
+    plan = build_plan(
+        site.key,
+        definition,
+        query,
+        params,
+        attrs=set(ALL_ATTRS),
+        identities=identities,
+        visitors=visitors,
+    )
+    sql = f"""SELECT person, ({", ".join(attr_expr(f) for f in ALL_ATTRS)})
+        FROM ({plan.sql}) WHERE person IN {params.add(persons, "Array(String)")}"""
+    return {str(p): tuple(a) for p, a in timer.rows(store, sql, params.values)}
 
 
 def person_journey(
