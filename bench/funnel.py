@@ -216,6 +216,23 @@ def main() -> int:
         f"{svc_cpu / base_cpu if base_cpu else 0:>8.2f}x"
     )
 
+    # The VM's speed drifts between the two blocks above, so also time them interleaved:
+    # baseline, service, baseline, service... Each sees the same conditions.
+    pairs: dict[str, list[float]] = {"baseline": [], "service": []}
+    for _ in range(args.runs):
+        for label, fn in (
+            ("baseline", lambda: store.rows(BASELINE)),
+            ("service", lambda: funnel_report(store, site, definition, query)),  # type: ignore[arg-type]
+        ):
+            started = time.perf_counter()
+            fn()
+            pairs[label].append(time.perf_counter() - started)
+    base_i, svc_i = statistics.median(pairs["baseline"]), statistics.median(pairs["service"])
+    print(
+        f"{'interleaved medians: baseline / service':<48}{base_i:>9.3f}{svc_i:>9.3f}"
+        f"  ratio {svc_i / base_i:.2f}x"
+    )
+
     others: list[tuple[str, Callable[[], Any]]] = [
         (
             "report, no filters",
