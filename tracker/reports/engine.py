@@ -113,6 +113,21 @@ def person_filter_sql(query: ReportQuery, params: Params) -> str:
     return " AND ".join(parts) if parts else "1"
 
 
+def site_plan(
+    store: Store,
+    site_key: str | list[str],
+    definition: dict[str, Any],
+    query: ReportQuery,
+    params: Params,
+    **options: Any,
+) -> Plan:
+    """`build_plan` with identity stitching decided from the stored events: the one place
+    every report asks `has_identities`, unless the caller already knows (`identities=`)."""
+    if "identities" not in options:
+        options["identities"] = has_identities(store, site_key)
+    return build_plan(site_key, definition, query, params, **options)
+
+
 def build_plan(
     site_key: str | list[str],
     definition: dict[str, Any],

@@ -12,9 +12,8 @@ from tracker.reports.common import ReportTimer, as_definition
 from tracker.reports.engine import (
     PERSON_EXPR,
     attr_expr,
-    build_plan,
-    has_identities,
     identity_join,
+    site_plan,
 )
 from tracker.reports.query import QueryError, ReportQuery
 from tracker.stages.compile import column_for, compile_conditions, compile_stage
@@ -87,14 +86,7 @@ def top_values(
     params = Params()
     p_limit = params.add(limit, "UInt32")
     if name in ATTRIBUTION_FIELDS:
-        plan = build_plan(
-            site.key,
-            as_definition(_ANY_TWO),
-            query,
-            params,
-            attrs={name},
-            identities=has_identities(store, site.key),
-        )
+        plan = site_plan(store, site.key, as_definition(_ANY_TWO), query, params, attrs={name})
         sql = f"""
             SELECT {attr_expr(name)} AS value, count() AS persons FROM ({plan.sql})
             GROUP BY value ORDER BY persons DESC, value LIMIT {p_limit}

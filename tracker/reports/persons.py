@@ -12,9 +12,9 @@ from tracker.reports.engine import (
     ALL_ATTRS,
     PERSON_EXPR,
     attr_expr,
-    build_plan,
     has_identities,
     identity_join,
+    site_plan,
 )
 from tracker.reports.query import QueryError, ReportQuery
 from tracker.stages.compile import compile_mask
@@ -62,7 +62,7 @@ def funnel_persons(
     # it), then the attributes of just those persons, read by primary key.
     identities = has_identities(store, site.key)
     params = Params()
-    plan = build_plan(site.key, definition, query, params, identities=identities)
+    plan = site_plan(store, site.key, definition, query, params, identities=identities)
     p_limit = params.add(per_page, "UInt32")
     p_offset = params.add((page - 1) * per_page, "UInt64")
     sql = f"""
@@ -129,7 +129,8 @@ def _attributes(
               AND user_id IN {params.add(persons, "Array(String)")}"""
         visitors += [str(r[0]) for r in timer.rows(store, sql, params.values)]
     params = Params()
-    plan = build_plan(
+    plan = site_plan(
+        store,
         site.key,
         definition,
         query,

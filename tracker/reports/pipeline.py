@@ -10,7 +10,7 @@ from typing import Any
 from tracker.clickhouse import Store
 from tracker.models import Site
 from tracker.reports.common import ReportTimer, as_definition, ratio, seconds
-from tracker.reports.engine import build_plan, has_identities
+from tracker.reports.engine import site_plan
 from tracker.reports.query import ReportQuery
 from tracker.stages.operators import Params
 
@@ -27,14 +27,7 @@ def funnel_pipeline(
         query.date_from = query.date_to - timedelta(days=max(1, -(-window // 86400)) - 1)
     now = int(time.time() * 1000) if now_ms is None else now_ms
     params = Params()
-    plan = build_plan(
-        site.key,
-        definition,
-        query,
-        params,
-        values=True,
-        identities=has_identities(store, site.key),
-    )
+    plan = site_plan(store, site.key, definition, query, params, values=True)
     p_now = params.add(now, "Int64")
     p_w = params.add(window * 1000, "Int64")
     sql = f"""

@@ -13,8 +13,7 @@ from tracker.reports.engine import (
     HISTOGRAM_EDGES,
     HISTOGRAM_LABELS,
     attr_expr,
-    build_plan,
-    has_identities,
+    site_plan,
 )
 from tracker.reports.query import ReportQuery
 from tracker.stages.operators import Params
@@ -158,9 +157,7 @@ def funnel_report(store: Store, site: Site, definition: Any, query: ReportQuery)
     definition = as_definition(definition)
     timer = ReportTimer()
     params = Params()
-    plan = build_plan(
-        site.key, definition, query, params, identities=has_identities(store, site.key)
-    )
+    plan = site_plan(store, site.key, definition, query, params)
     rows = _fold(timer.rows(store, _aggregate_sql(plan.sql, query, params), params.values))
     return _shape(definition, query, plan.mode, plan.window, rows, timer.ms)
 
@@ -172,8 +169,7 @@ def funnel_reports_by_site(
     definition = as_definition(definition)
     timer = ReportTimer()
     params = Params()
-    keys = list(site_keys)
-    plan = build_plan(keys, definition, query, params, identities=has_identities(store, keys))
+    plan = site_plan(store, list(site_keys), definition, query, params)
     sql = _aggregate_sql(plan.sql, query, params, group="site")
     rows = _fold(timer.rows(store, sql, params.values))
     grouped: dict[str, list[tuple[Any, ...]]] = {key: [] for key in site_keys}
@@ -195,14 +191,7 @@ def stage_counts_by_period(
 ) -> dict[int, dict[str, Any]]:
     """Reports keyed by period start (epoch ms), each period evaluated as its own range."""
     params = Params()
-    plan = build_plan(
-        site_key,
-        definition,
-        query,
-        params,
-        periods=periods,
-        identities=has_identities(store, site_key),
-    )
+    plan = site_plan(store, site_key, definition, query, params, periods=periods)
     sql = _aggregate_sql(plan.sql, query, params, group="ps")
     rows = _fold(timer.rows(store, sql, params.values))
     grouped: dict[int, list[tuple[Any, ...]]] = {p[0]: [] for p in periods}
