@@ -39,6 +39,21 @@ def test_salts_rotate_daily_and_old_ones_are_deleted(app: Flask) -> None:
     assert "2026-03-01" not in days and "2026-03-04" in days
 
 
+def test_the_clock_salt_is_cached_until_utc_midnight(app: Flask) -> None:
+    book = SaltBook(db.engine(app))
+    today = book.salt()
+    assert today == book.salt(datetime.now(UTC))
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert book._until == (midnight + timedelta(days=1)).timestamp()
+    # A past day asked for explicitly does not disturb today's cached salt, and once the
+    # cached day is over the clock path looks again.
+    yesterday = book.salt(datetime.now(UTC) - timedelta(days=1))
+    assert yesterday != today
+    assert book.salt() == today
+    book._until = 0.0
+    assert book.salt() == today
+
+
 def test_client_ip_trusts_only_the_configured_hops() -> None:
     assert client_ip("10.0.0.1", "198.51.100.1, 203.0.113.5", 0) == "10.0.0.1"
     assert client_ip("10.0.0.1", "198.51.100.1, 203.0.113.5", 1) == "203.0.113.5"

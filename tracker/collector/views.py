@@ -39,6 +39,9 @@ _CORS_PREFLIGHT = {
     "Access-Control-Max-Age": "86400",
 }
 SPOOL_RETRY_AFTER = "5"
+# Label lookups done once, not per request.
+_COLLECT_ACCEPTED = metrics.REQUESTS.labels("collect", "202")
+_ACCEPTED_EVENTS = metrics.ACCEPTED.labels("collect")
 
 
 def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
@@ -92,7 +95,7 @@ def collect_answer(
         if exc.detail is not None:
             error["detail"] = exc.detail
         return exc.status, {**exc.headers, **headers}, orjson.dumps(error)
-    metrics.REQUESTS.labels("collect", str(status)).inc()
+    (_COLLECT_ACCEPTED if status == 202 else metrics.REQUESTS.labels("collect", str(status))).inc()
     return status, _cors(origin), orjson.dumps(body)
 
 
@@ -166,7 +169,7 @@ def _collect(
                 "the collector is backlogged; retry later",
                 {"Retry-After": SPOOL_RETRY_AFTER},
             ) from None
-        metrics.ACCEPTED.labels("collect").inc(len(result.lines))
+        _ACCEPTED_EVENTS.inc(len(result.lines))
     elif result.dropped and not result.dropped.get("bot"):
         # Nothing usable at all: say why, so a broken integration is noticed.
         reason = next(iter(result.dropped))

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, select
@@ -31,9 +32,20 @@ class SaltBook:
         self._lock = threading.Lock()
         self._day = ""
         self._salt = b""
+        self._until = 0.0  # epoch seconds at which the cached day ends
 
     def salt(self, now: datetime | None = None) -> bytes:
-        now = now or datetime.now(UTC)
+        if now is not None:
+            return self._for_day(now)
+        if time.time() < self._until:
+            return self._salt  # every request asks: skip the date arithmetic
+        now = datetime.now(UTC)
+        salt = self._for_day(now)
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        self._until = midnight.timestamp()
+        return salt
+
+    def _for_day(self, now: datetime) -> bytes:
         day = now.strftime("%Y-%m-%d")
         if day == self._day:
             return self._salt
@@ -41,6 +53,7 @@ class SaltBook:
             if day != self._day:
                 self._salt = self._load(day, now).encode()
                 self._day = day
+                self._until = 0.0  # set by the caller when it reads the real clock
         return self._salt
 
     def _load(self, day: str, now: datetime) -> str:
