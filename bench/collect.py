@@ -19,6 +19,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import random
 import signal
 import socket
 import statistics
@@ -109,20 +110,51 @@ def rss_mb(pid: int) -> float:
 # -- load generator -----------------------------------------------------------------------------
 
 
+PAGES = [f"https://shop.example/p/{i}" for i in range(400)] + [
+    f"https://shop.example/p/{i}?utm_source={src}&utm_medium={med}&utm_campaign=c{i % 7}"
+    for i in range(100)
+    for src, med in (("news", "email"), ("google", "cpc"))
+]
+REFERRERS = [
+    "",
+    "https://www.google.com/",
+    "https://www.bing.com/search?q=red+shoes",
+    "https://t.co/abc",
+    "https://news.example.org/article",
+    "https://shop.example/cart",
+]
+
+
+def make_event(rng: random.Random, visitor: str) -> dict[str, Any]:
+    """One event as the snippet sends it: mostly pageviews, some clicks and custom events."""
+    event: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "type": "pageview",
+        "url": rng.choice(PAGES),
+        "referrer": rng.choice(REFERRERS),
+        "title": "Product",
+        "visitor": visitor,
+        "ts": int(time.time() * 1000) - rng.randrange(60_000),
+    }
+    kind = rng.random()
+    if kind < 0.2:
+        event["type"] = "click"
+        event["element"] = {"tag": "a", "text": "Add to cart", "href": "/cart", "id": "buy"}
+    elif kind < 0.3:
+        event["type"] = "event"
+        event["name"] = "signup"
+        event["props"] = {"plan": "pro", "seats": 3}
+    return event
+
+
 def build_requests(port: int, batch: int, count: int) -> list[bytes]:
+    """Distinct bodies: each a batch from one visitor across the site's 600 URLs and a few
+    referrers, so the collector's caches see a realistic mix, not one repeated page."""
+    rng = random.Random(7)
     out = []
     for _ in range(count):
-        events = [
-            {
-                "id": str(uuid.uuid4()),
-                "type": "pageview",
-                "url": "https://shop.example/p/1?utm_source=news&utm_medium=email",
-                "referrer": "https://www.google.com/",
-                "title": "Product",
-                "visitor": uuid.uuid4().hex[:16],
-            }
-            for _ in range(batch)
-        ]
+        visitor = uuid.uuid4().hex[:16]
+        events = [make_event(rng, visitor) for _ in range(batch)]
         body = json.dumps(
             {"site": SITE, "events": events} if batch > 1 else {"site": SITE, **events[0]}
         ).encode()
