@@ -169,25 +169,19 @@ def build_plan(
     p_end = params.add(end, "Int64")
     p_w = params.add(window * 1000, "Int64")
     p_hi = params.add(end + window * 1000, "Int64")
-    mask = compile_mask(stages, params, "e")
     if periods:
         p_periods = params.add([tuple(p) for p in periods], "Array(Tuple(Int64, Int64))")
         t_expr = "toInt64(toUnixTimestamp64Milli(ts))"
-        # After a period's range an event only matters to that period if it can fill a stage
-        # of an attempt begun in range: ordered, a stage after the first (starts lie in range);
-        # any, any stage; strict, every event (others break attempts). The rest of that
-        # window tail is left out before the join multiplies events by periods.
-        tail = {"ordered": "pmask > 1", "any": "pmask != 0"}.get(mode, "1")
         # `*` leaves out MATERIALIZED columns, so `touch` is named.
-        source = f"""(SELECT *, touch, {mask} AS pmask, per.1 AS ps, per.2 AS pe FROM events AS e
-            ARRAY JOIN arrayFilter(p -> {t_expr} >= p.1 AND ({t_expr} < p.2
-                OR ({tail} AND {t_expr} <= p.2 + {p_w})), {p_periods}) AS per
+        source = f"""(SELECT *, touch, per.1 AS ps, per.2 AS pe FROM events
+            ARRAY JOIN arrayFilter(p -> {t_expr} >= p.1 AND {t_expr} <= p.2 + {p_w},
+                {p_periods}) AS per
             WHERE {site_cond})"""
         bounds = "e.ps AS ps, e.pe AS pe"
-        mask = "e.pmask"
     else:
         source = "events"
         bounds = f"{p_start} AS ps, {p_end} AS pe"
+    mask = compile_mask(stages, params, "e")
     event_filter = compile_conditions(query.event_filters, params, "e")
     visitor_cond = ""
     if visitors is not None:
