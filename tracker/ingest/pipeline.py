@@ -174,10 +174,10 @@ class Pipeline:
 
     def privacy(self, event: dict[str, Any], ctx: Context) -> dict[str, Any]:
         if not event["visitor_id"]:
-            if ctx.mode == "import" and event["user_id"]:
-                event["visitor_id"] = event["user_id"]
-            else:
-                event["visitor_id"] = visitor_hash(ctx.salt, ctx.site, event["_ip"], event["_ua"])
+            own = _given_visitor(event, ctx)
+            event["visitor_id"] = own or visitor_hash(
+                ctx.salt, ctx.site, event["_ip"], event["_ua"]
+            )
         # The address and the raw user agent go no further than this step.
         del event["_ip"], event["_ua"]
         return event
@@ -264,16 +264,19 @@ class Pipeline:
         self, event: dict[str, Any], sender: _Sender, page: bytes, tail: bytes, ctx: Context
     ) -> bytes:
         if not event["visitor_id"]:
-            if ctx.mode == "import" and event["user_id"]:
-                event["visitor_id"] = event["user_id"]
-            else:
-                event["visitor_id"] = sender.visitor(ctx)
+            event["visitor_id"] = _given_visitor(event, ctx) or sender.visitor(ctx)
         event["ts"] = format_ms(event["ts"])
         # The event always has its id and the tail its site; the cached parts end in a comma.
         return b"".join((b"{", _fields(event), b",", page, sender.fields, tail, b"}\n"))
 
 
 _PAGE_CACHE = 16_384
+
+
+def _given_visitor(event: dict[str, Any], ctx: Context) -> str:
+    """For an event without a visitor id: an import's user id stands in for it, else ''
+    (the caller then derives the cookieless hash)."""
+    return str(event["user_id"]) if ctx.mode == "import" else ""
 
 
 class _Sender:
