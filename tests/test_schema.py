@@ -35,9 +35,9 @@ def test_events_table_shape(store: Store) -> None:
         assert needed in columns
 
 
-def test_an_omitted_string_column_is_stored_empty(store: Store) -> None:
-    """The collector leaves empty strings out of its lines (tracker/ingest/pipeline.py); that
-    is only the same row while no String column has a DEFAULT expression."""
+def test_an_omitted_column_is_stored_at_its_type_default(store: Store) -> None:
+    """The collector leaves columns at their default out of its lines (tracker/ingest/
+    validate.py, pipeline.py); that is only the same row while no column has a DEFAULT."""
     kinds = store.rows(
         "SELECT name, default_kind, type FROM system.columns WHERE table = 'events' "
         "AND database = currentDatabase() AND default_kind != ''"
