@@ -117,14 +117,15 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
     """Normalise one event. `keep_ts` (imports) keeps historical timestamps as given."""
     if not isinstance(raw, dict):
         raise Drop("invalid_event", "each event must be a JSON object")
-    etype = raw.get("type", "pageview")
+    get = raw.get
+    etype = get("type", "pageview")
     if not isinstance(etype, str) or etype not in EVENT_TYPES:
         raise Drop("invalid_type", "type must be pageview, click or event")
-    name = _text(raw, "name", L.MAX_NAME_CHARS, truncate=False).strip()
+    name = "" if get("name") is None else _text(raw, "name", L.MAX_NAME_CHARS, False).strip()
     if etype == "event" and not name:
         raise Drop("missing_name", "an event of type `event` needs a name")
 
-    raw_id = raw.get("id")
+    raw_id = get("id")
     if raw_id is None or raw_id == "":
         event_id = ""
     elif isinstance(raw_id, str) and _CANONICAL_UUID.match(raw_id):
@@ -138,14 +139,17 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
             raise Drop("invalid_id", "id must be a UUID string") from None
 
     skewed = 0
-    if raw.get("ts") is None:
+    raw_ts = get("ts")
+    if raw_ts is None:
         ts = now_ms
     else:
-        ts = parse_ts(raw["ts"])
+        # Epoch ms in range, what the snippet sends, skips the general parse.
+        plain = raw_ts.__class__ is int and _MIN_MS <= raw_ts < _MAX_MS
+        ts = raw_ts if plain else parse_ts(raw_ts)
         if not keep_ts and abs(ts - now_ms) > L.CLOCK_SKEW_MS:
             ts, skewed = now_ms, 1  # the client clock is off by more than a day
 
-    url = raw.get("url")
+    url = get("url")
     if url is None:
         url = ""
     elif not isinstance(url, str):
@@ -155,11 +159,11 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
     if url and not url.lower().startswith(("http://", "https://")):
         raise Drop("invalid_url", "url must start with http:// or https://")
 
-    element = raw.get("element")
+    element = get("element")
     if element is not None and not isinstance(element, dict):
         raise Drop("invalid_field", "element must be an object")
 
-    screen = raw.get("screen_width")
+    screen = get("screen_width")
     if screen is None:
         screen_width = 0
     elif isinstance(screen, bool) or not isinstance(screen, int | float) or not 0 <= screen < 65536:
@@ -167,7 +171,7 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
     else:
         screen_width = int(screen)
 
-    outbound = raw.get("outbound")
+    outbound = get("outbound")
     if outbound is not None and not isinstance(outbound, bool | int):
         raise Drop("invalid_field", "outbound must be a boolean")
 
@@ -176,7 +180,7 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
         "type": etype,
         "ts": ts,
         "url": url,
-        "referrer": _text(raw, "referrer", L.MAX_URL_CHARS),
+        "referrer": _plain_text(raw, "referrer", L.MAX_URL_CHARS),
     }
     # A column at its default is left out: the stored row is the same (no column of `events`
     # has a DEFAULT expression) and each key costs the spooled line and ClickHouse's parser.
@@ -185,19 +189,19 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
         event["name"] = name
     if skewed:
         event["clock_skewed"] = skewed
-    if title := _text(raw, "title", L.MAX_TITLE_CHARS):
+    if title := _plain_text(raw, "title", L.MAX_TITLE_CHARS):
         event["title"] = title
-    event["visitor_id"] = _ident(raw, "visitor")
-    if session := _ident(raw, "session"):
+    event["visitor_id"] = _plain_ident(raw, "visitor")
+    if session := _plain_ident(raw, "session"):
         event["session_id"] = session
-    event["user_id"] = _ident(raw, "user")
-    if props := _props(raw.get("props")):
+    event["user_id"] = _plain_ident(raw, "user")
+    if get("props") is not None and (props := _props(raw["props"])):
         event["props"] = props
-    if value := _number(raw, "value"):
+    if get("value") is not None and (value := _number(raw, "value")):
         event["value"] = value
     if screen_width:
         event["screen_width"] = screen_width
-    if language := _text(raw, "language", L.MAX_LANGUAGE_CHARS):
+    if get("language") is not None and (language := _text(raw, "language", L.MAX_LANGUAGE_CHARS)):
         event["language"] = language
     if outbound:
         event["outbound"] = 1
@@ -208,3 +212,25 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
         event["element_id"] = _text(element, "id", 256)
         event["element_selector"] = _text(element, "selector", L.MAX_SELECTOR_CHARS)
     return event
+
+
+# Inline forms of _text and _ident for the values almost every event has (absent, or a string
+# within its cap); anything else goes to the full helper, which decides it the same way.
+
+
+def _plain_text(raw: dict[str, Any], key: str, cap: int) -> str:
+    value = raw.get(key)
+    if value is None:
+        return ""
+    if value.__class__ is str and len(value) <= cap:
+        return value
+    return _text(raw, key, cap)
+
+
+def _plain_ident(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if value is None:
+        return ""
+    if value.__class__ is str and len(value) <= L.MAX_ID_CHARS:
+        return value.strip()
+    return _ident(raw, key)
