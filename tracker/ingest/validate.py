@@ -37,6 +37,8 @@ def _ident(raw: dict[str, Any], key: str) -> str:
     value = raw.get(key)
     if value is None:
         return ""
+    if value.__class__ is str and len(value) <= L.MAX_ID_CHARS:
+        return value.strip()  # the usual case, decided before the general one
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise Drop("invalid_field", f"{key} must be a string")
     text = str(value).strip()
@@ -180,7 +182,7 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
         "type": etype,
         "ts": ts,
         "url": url,
-        "referrer": _plain_text(raw, "referrer", L.MAX_URL_CHARS),
+        "referrer": _text(raw, "referrer", L.MAX_URL_CHARS),
     }
     # A column at its default is left out: the stored row is the same (no column of `events`
     # has a DEFAULT expression) and each key costs the spooled line and ClickHouse's parser.
@@ -189,12 +191,12 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
         event["name"] = name
     if skewed:
         event["clock_skewed"] = skewed
-    if title := _plain_text(raw, "title", L.MAX_TITLE_CHARS):
+    if title := _text(raw, "title", L.MAX_TITLE_CHARS):
         event["title"] = title
-    event["visitor_id"] = _plain_ident(raw, "visitor")
-    if session := _plain_ident(raw, "session"):
+    event["visitor_id"] = _ident(raw, "visitor")
+    if session := _ident(raw, "session"):
         event["session_id"] = session
-    event["user_id"] = _plain_ident(raw, "user")
+    event["user_id"] = _ident(raw, "user")
     if get("props") is not None and (props := _props(raw["props"])):
         event["props"] = props
     if get("value") is not None and (value := _number(raw, "value")):
@@ -212,25 +214,3 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
         event["element_id"] = _text(element, "id", 256)
         event["element_selector"] = _text(element, "selector", L.MAX_SELECTOR_CHARS)
     return event
-
-
-# Inline forms of _text and _ident for the values almost every event has (absent, or a string
-# within its cap); anything else goes to the full helper, which decides it the same way.
-
-
-def _plain_text(raw: dict[str, Any], key: str, cap: int) -> str:
-    value = raw.get(key)
-    if value is None:
-        return ""
-    if value.__class__ is str and len(value) <= cap:
-        return value
-    return _text(raw, key, cap)
-
-
-def _plain_ident(raw: dict[str, Any], key: str) -> str:
-    value = raw.get(key)
-    if value is None:
-        return ""
-    if value.__class__ is str and len(value) <= L.MAX_ID_CHARS:
-        return value.strip()
-    return _ident(raw, key)
