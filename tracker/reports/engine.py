@@ -72,14 +72,18 @@ class Plan:
 ALL_ATTRS = (*TOUCH_FIELDS, *FIRST_FIELDS)
 
 
+def site_condition(site_key: str | list[str], params: Params) -> str:
+    """`site_id` restricted to one site, or to several (batch evaluation)."""
+    if isinstance(site_key, list):
+        return f"site_id IN {params.add(site_key, 'Array(String)')}"
+    return f"site_id = {params.add(site_key, 'String')}"
+
+
 def has_identities(store: Store, site_key: str | list[str]) -> bool:
     """Whether any event of the site(s) carries a user id, i.e. identity stitching can change
     who is a person. A cheap scan of one mostly empty column, run before each report."""
     params = Params()
-    if isinstance(site_key, list):
-        cond = f"site_id IN {params.add(site_key, 'Array(String)')}"
-    else:
-        cond = f"site_id = {params.add(site_key, 'String')}"
+    cond = site_condition(site_key, params)
     sql = f"SELECT count() FROM (SELECT 1 FROM events WHERE {cond} AND user_id != '' LIMIT 1)"
     return bool(store.scalar(sql, params.values))
 
@@ -159,10 +163,7 @@ def build_plan(
     start = query.start_ms if start_ms is None else start_ms
     end = query.end_ms if end_ms is None else end_ms
     # Several sites at once (batch evaluation): persons are per site.
-    if isinstance(site_key, list):
-        site_cond = f"site_id IN {params.add(site_key, 'Array(String)')}"
-    else:
-        site_cond = f"site_id = {params.add(site_key, 'String')}"
+    site_cond = site_condition(site_key, params)
     if periods:
         start, end = min(p[0] for p in periods), max(p[1] for p in periods)
     p_start = params.add(start, "Int64")
