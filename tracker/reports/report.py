@@ -90,6 +90,19 @@ def _fold(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in out]
 
 
+def _stage_table(
+    store: Store,
+    timer: ReportTimer,
+    plan_sql: str,
+    query: ReportQuery,
+    params: Params,
+    group: str = "''",
+) -> list[tuple[Any, ...]]:
+    """The aggregated per-stage figures of a plan, one row per (group, is_total, value)."""
+    sql = _aggregate_sql(plan_sql, query, params, group)
+    return _fold(timer.rows(store, sql, params.values))
+
+
 def _stage_rows(definition: dict[str, Any], row: tuple[Any, ...] | None) -> list[dict[str, Any]]:
     stages = definition["stages"]
     n = len(stages)
@@ -158,7 +171,7 @@ def funnel_report(store: Store, site: Site, definition: Any, query: ReportQuery)
     timer = ReportTimer()
     params = Params()
     plan = site_plan(store, site.key, definition, query, params)
-    rows = _fold(timer.rows(store, _aggregate_sql(plan.sql, query, params), params.values))
+    rows = _stage_table(store, timer, plan.sql, query, params)
     return _shape(definition, query, plan.mode, plan.window, rows, timer.ms)
 
 
@@ -170,8 +183,7 @@ def funnel_reports_by_site(
     timer = ReportTimer()
     params = Params()
     plan = site_plan(store, list(site_keys), definition, query, params)
-    sql = _aggregate_sql(plan.sql, query, params, group="site")
-    rows = _fold(timer.rows(store, sql, params.values))
+    rows = _stage_table(store, timer, plan.sql, query, params, group="site")
     grouped: dict[str, list[tuple[Any, ...]]] = {key: [] for key in site_keys}
     for row in rows:
         grouped.setdefault(str(row[-1]), []).append(row)
@@ -192,8 +204,7 @@ def stage_counts_by_period(
     """Reports keyed by period start (epoch ms), each period evaluated as its own range."""
     params = Params()
     plan = site_plan(store, site_key, definition, query, params, periods=periods)
-    sql = _aggregate_sql(plan.sql, query, params, group="ps")
-    rows = _fold(timer.rows(store, sql, params.values))
+    rows = _stage_table(store, timer, plan.sql, query, params, group="ps")
     grouped: dict[int, list[tuple[Any, ...]]] = {p[0]: [] for p in periods}
     for row in rows:
         grouped.setdefault(int(row[-1]), []).append(row)
