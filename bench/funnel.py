@@ -254,7 +254,9 @@ def main() -> int:
                 ),
             ),
         ),  # type: ignore[arg-type]
+        ("trends (day)", lambda: funnel_trends(store, site, definition, query, "day")),  # type: ignore[arg-type]
         ("trends (week)", lambda: funnel_trends(store, site, definition, query, "week")),  # type: ignore[arg-type]
+        ("trends (month)", lambda: funnel_trends(store, site, definition, query, "month")),  # type: ignore[arg-type]
         ("pipeline", lambda: funnel_pipeline(store, site, definition, query)),  # type: ignore[arg-type]
         (
             "persons (dropped at response, page 1)",

@@ -137,9 +137,10 @@ def test_trends_agree_with_per_day_reports(store: Store) -> None:
 
 
 def test_every_period_equals_its_own_report_in_every_mode(store: Store) -> None:
-    """Trends evaluate all periods in one query, joining each event only onto the periods it
-    can matter to; each period must still be exactly the report of that period alone, for
-    every stage figure (persons, skipped, times, histogram), in every mode."""
+    """Trends evaluate all periods in one query, grouping each person's events once for all
+    periods; each period must still be exactly the report of that period alone, for every
+    stage figure (persons, skipped, times, histogram) and breakdown row, in every mode, with
+    identity stitching, attribution filters and event (prop) filters."""
     from tracker.reports.common import ReportTimer
     from tracker.reports.query import _epoch_ms
     from tracker.reports.report import stage_counts_by_period
@@ -169,10 +170,14 @@ def test_every_period_equals_its_own_report_in_every_mode(store: Store) -> None:
                 {
                     "site_id": key,
                     "visitor_id": f"v{v % 60}",
+                    # Visitors 0-9 identify as one of three users: stitched across periods.
+                    "user_id": f"u{v % 3}" if v % 60 < 10 and rng.random() < 0.3 else "",
                     "type": type_,
                     "name": name,
                     "path": path,
                     "utm_source": rng.choice(["", "", "news"]),
+                    "utm_campaign": rng.choice(["", "spring", "fall"]),
+                    "props": {"plan": rng.choice(["pro", "free"])},
                     "ts": t,
                 }
             )
@@ -207,7 +212,12 @@ def test_every_period_equals_its_own_report_in_every_mode(store: Store) -> None:
     bounds = [(_epoch_ms(a, "UTC"), _epoch_ms(b, "UTC")) for a, b in spans]
     compared = 0
     for mode in ("ordered", "strict", "any"):
-        for extra in ({}, {"source": "news"}):
+        for extra in (
+            {},
+            {"source": "news", "breakdown": "campaign"},
+            {"landing": "/pricing"},
+            {"filter": "prop.plan:equals:pro", "breakdown": "landing"},
+        ):
             args = {"from": "2026-03-01", "to": "2026-03-07", "mode": mode, **extra}
             query = parse_report_query(args, site)  # type: ignore[arg-type]
             by_period = stage_counts_by_period(store, key, definition, query, bounds, ReportTimer())
@@ -220,5 +230,6 @@ def test_every_period_equals_its_own_report_in_every_mode(store: Store) -> None:
                 period = by_period[start_ms]
                 assert period["persons"] == alone["persons"], (mode, extra, day)
                 assert period["stages"] == alone["stages"], (mode, extra, day)
+                assert period["breakdown"] == alone["breakdown"], (mode, extra, day)
                 compared += alone["persons"]
     assert compared > 100  # the periods are not empty

@@ -16,6 +16,7 @@ The result is a subquery with one row per person; reports aggregate over it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from tracker.clickhouse import Store
@@ -165,22 +166,27 @@ def build_plan(
     # Several sites at once (batch evaluation): persons are per site.
     site_cond = site_condition(site_key, params)
     if periods:
-        start, end = min(p[0] for p in periods), max(p[1] for p in periods)
+        periods = sorted(periods)
+        if any(a[1] > b[0] for a, b in pairwise(periods)):
+            raise ValueError("periods must not overlap")
+        start, end = periods[0][0], max(p[1] for p in periods)
+        if len(periods) == 1:
+            periods = None  # a single period is a plain range, evaluated the cheaper way
     p_start = params.add(start, "Int64")
     p_end = params.add(end, "Int64")
     p_w = params.add(window * 1000, "Int64")
     p_hi = params.add(end + window * 1000, "Int64")
+    source = "events"
     if periods:
-        p_periods = params.add([tuple(p) for p in periods], "Array(Tuple(Int64, Int64))")
-        t_expr = "toInt64(toUnixTimestamp64Milli(ts))"
-        # `*` leaves out MATERIALIZED columns, so `touch` is named.
-        source = f"""(SELECT *, touch, per.1 AS ps, per.2 AS pe FROM events
-            ARRAY JOIN arrayFilter(p -> {t_expr} >= p.1 AND {t_expr} <= p.2 + {p_w},
-                {p_periods}) AS per
-            WHERE {site_cond})"""
-        bounds = "e.ps AS ps, e.pe AS pe"
+        # Each event belongs to at most one period's range: the period that starts at or
+        # before it (roundDown, a binary search over the constant starts), if it ends after.
+        p_starts = params.add([p[0] for p in periods], "Array(Int64)")
+        p_ends = params.add([p[1] for p in periods], "Array(Int64)")
+        pe_of = f"transform(ps, {p_starts}, {p_ends}, toInt64(-1))"
+        bounds = f"""if(t >= {p_start} AND t < {p_end}, roundDown(t, {p_starts}), toInt64(-1))
+                AS ps,
+            {pe_of} AS pe"""
     else:
-        source = "events"
         bounds = f"{p_start} AS ps, {p_end} AS pe"
     mask = compile_mask(stages, params, "e")
     event_filter = compile_conditions(query.event_filters, params, "e")
@@ -243,14 +249,6 @@ def build_plan(
     person_filters = person_filter_sql(query, params)
     # Only ordered/any evaluate matching events alone; strict needs every event in between.
     keep = "1" if mode == "strict" else "mask != 0"
-    # Group by the person alone when site and range are constants: composite keys hash slower.
-    if periods:
-        keys, consts = "site, person, ps, pe", ""
-    elif isinstance(site_key, list):
-        keys, consts = "site, person", f"{p_start} AS ps, {p_end} AS pe,"
-    else:
-        keys = "person"
-        consts = f"{params.add(site_key, 'String')} AS site, {p_start} AS ps, {p_end} AS pe,"
     if values:
         # The values follow the events' full order (vkey), so ties pick by event id.
         arrays = f"""groupArrayIf(vkey, {keep}) AS raw_evs,
@@ -261,7 +259,28 @@ def build_plan(
         arrays = f"groupArrayIf(okey, {keep}) AS raw_evs,"
         sort = "arraySort(raw_evs) AS evs"
         okey_of = "x"
-    grouped_sql = f"""
+    # Group by the person alone when site and range are constants: composite keys hash slower.
+    site_const = "" if isinstance(site_key, list) else f"{params.add(site_key, 'String')} AS site,"
+    if periods:
+        grouped_sql = _periods_grouped_sql(
+            events_sql,
+            multi_site=isinstance(site_key, list),
+            site_const=site_const,
+            arrays=arrays,
+            attrs=[a.rsplit(" AS ", 1)[1] for a in attr_aggs],
+            attr_agg_select=attr_agg_select,
+            pe_of=pe_of,
+            entry=entry,
+            person_filters=person_filters,
+            sort=sort,
+            values=values,
+        )
+    else:
+        if isinstance(site_key, list):
+            keys, consts = "site, person", f"{p_start} AS ps, {p_end} AS pe,"
+        else:
+            keys, consts = "person", f"{site_const} {p_start} AS ps, {p_end} AS pe,"
+        grouped_sql = f"""
         SELECT
             {keys},
             {consts}
@@ -273,11 +292,11 @@ def build_plan(
         GROUP BY {keys}
         HAVING events_in_range > 0 AND countIf(in_range AND {entry}) > 0 AND ({person_filters})
     """
+        grouped_sql = f"SELECT *, {sort} FROM ({grouped_sql})"
     # Each step is its own subquery layer: ClickHouse inlines alias references, so chaining
     # aliases in one SELECT would make the analyzer copy whole expression trees.
+    # (Sorting comes after HAVING, above: only the persons left in the funnel pay for it.)
     layers: list[str] = [
-        # Sorting after HAVING: only the persons left in the funnel pay for it.
-        sort,
         f"""arrayMap(x -> toInt64(bitShiftRight({okey_of}, 25)) + {p_start}, evs) AS ts,
         arrayMap(x -> toUInt32(bitAnd({okey_of}, 1048575)), evs) AS masks""",
     ]
@@ -346,3 +365,59 @@ def build_plan(
     for layer in layers:
         sql = f"SELECT *, {layer} FROM ({sql})"
     return Plan(sql=sql, params=params, stages=n, mode=mode, window=window)
+
+
+def _periods_grouped_sql(
+    events_sql: str,
+    *,
+    multi_site: bool,
+    site_const: str,
+    arrays: str,
+    attrs: list[str],
+    attr_agg_select: str,
+    pe_of: str,
+    entry: str,
+    person_filters: str,
+    sort: str,
+    values: bool,
+) -> str:
+    """Per (person, period) rows for `build_plan(periods=...)`, each with all of the person's
+    events. The events are grouped once per person, not once per period: first per (person,
+    period of the event's range, or -1 for window tails), for the period's own first event,
+    attribution and counts; then per person, flattening the events and keeping the periods
+    the person is in the funnel for; ARRAY JOIN then gives one row per such period. Layers
+    only look at events from the row's `ps` onward (attempt starts are in [ps, pe)), so
+    events of earlier periods in the array change nothing."""
+    keys = "site, person" if multi_site else "person"
+    per_fields = ["ps", "first_ms", "events_in_range", *attrs]
+    per_cols = ", ".join(f"per.{i} AS {name}" for i, name in enumerate(per_fields, start=1))
+    flat = "arrayFlatten(groupArray(part_evs)) AS raw_evs,"
+    if values:
+        flat += " arrayFlatten(groupArray(part_vals)) AS raw_vals,"
+    part_arrays = arrays.replace("AS raw_evs", "AS part_evs").replace("AS raw_vals", "AS part_vals")
+    return f"""
+        SELECT {"site" if multi_site else site_const.rstrip(",")}, person, {per_cols},
+            {pe_of} AS pe, evs{", vals" if values else ""}
+        FROM (
+            SELECT *, {sort}
+            FROM (
+                SELECT {keys},
+                    {flat}
+                    groupArrayIf(({", ".join(per_fields)}), ps >= 0 AND events_in_range > 0
+                        AND entries > 0 AND ({person_filters})) AS pers
+                FROM (
+                    SELECT {keys}, ps,
+                        {part_arrays}
+                        minIf(t, in_range) AS first_ms,
+                        {attr_agg_select}
+                        countIf(in_range) AS events_in_range,
+                        countIf(in_range AND {entry}) AS entries
+                    FROM ({events_sql})
+                    GROUP BY {keys}, ps
+                )
+                GROUP BY {keys}
+                HAVING notEmpty(pers)
+            )
+        )
+        ARRAY JOIN pers AS per
+    """
