@@ -269,7 +269,12 @@ def main() -> None:
         serve_trivial(args.serve_trivial)
         return
 
-    data_dir = Path(tempfile.mkdtemp(prefix="funnel-bench-"))
+    # The server's data (spool, chDB store, config DB) is thrown away after the run.
+    with tempfile.TemporaryDirectory(prefix="funnel-bench-") as tmp:
+        run(args, Path(tmp))
+
+
+def run(args: argparse.Namespace, data_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNEL_")}
     env.update(FUNNEL_DATA_DIR=str(data_dir), FUNNEL_RATE_LIMIT="0", FUNNEL_LOG_LEVEL="warning")
     # The knobs being measured pass through from the caller's environment.
