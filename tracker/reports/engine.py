@@ -198,6 +198,7 @@ def build_plan(
     wanted = needed_attrs(query) | (attrs or set())
     attr_cols = []
     attr_aggs = []
+    attr_names = []
     for name in ALL_ATTRS:
         if name not in wanted:
             continue
@@ -207,6 +208,7 @@ def build_plan(
             column, cond = _FIRST_COLUMNS[FIRST_FIELDS.index(name)], "in_range"
         attr_cols.append(f"e.{column} AS c_{name}")
         attr_aggs.append(f"argMinIf(c_{name}, vkey, {cond}) AS attr_{name}")
+        attr_names.append(f"attr_{name}")
     if any(name in TOUCH_FIELDS for name in wanted):
         # `touch` is stored at insert (schema 0002): any of the touch columns is non-empty.
         attr_cols.append("e.touch AS has_touch")
@@ -267,7 +269,7 @@ def build_plan(
             multi_site=isinstance(site_key, list),
             site_const=site_const,
             arrays=arrays,
-            attrs=[a.rsplit(" AS ", 1)[1] for a in attr_aggs],
+            attrs=attr_names,
             attr_agg_select=attr_agg_select,
             pe_of=pe_of,
             entry=entry,
