@@ -145,6 +145,7 @@ def build_plan(
     values: bool = False,
     identities: bool = True,
     visitors: list[str] | None = None,
+    every_attempt: bool = False,
 ) -> Plan:
     """Per-person rows for the definition over [start_ms, end_ms) (the query's range).
 
@@ -155,6 +156,9 @@ def build_plan(
     out the identity join: person = visitor id, without probing a join for every event.
     `visitors` restricts the events read to those visitor ids (a primary-key range read):
     exact for every person all of whose visitors are listed.
+    `every_attempt` evaluates every attempt and adds `last_start` (the start of the latest
+    attempt reaching the person's furthest stage, for the pipeline). Without it, ordered mode
+    skips the later attempts whenever they cannot reach further than the first one.
     """
     params = params or Params()
     stages = definition["stages"]
@@ -303,6 +307,13 @@ def build_plan(
         arrayMap(x -> toUInt32(bitAnd({okey_of}, 1048575)), evs) AS masks""",
     ]
     sale_any = f" if(firsts[{n}] > 0, vals[firsts[{n}]], 0) AS sale_value," if values else ""
+    last_any = ", t0 AS last_start" if every_attempt else ""
+    last_attempt = (
+        """,
+            arrayMax(arrayMap(a -> if(length(a) = reach, ts[a[1]], 0), attempts)) AS last_start"""
+        if every_attempt
+        else ""
+    )
     sale_attempt = f"if(reach = {n}, vals[best[{n}][{n}]], 0) AS sale_value," if values else ""
     if mode == "any":
         layers += [
@@ -313,16 +324,18 @@ def build_plan(
                 AND x - ts[anchor] <= {p_w}, masks, ts), range(1, {n + 1})) AS firsts""",
             f"""arrayMap(f -> toUInt8(in_funnel AND f > 0), firsts) AS hit,
             arrayMap(f -> if(f > 0, ts[f], 0), firsts) AS tk,
-            [[toUInt32(anchor)]] AS attempts,{sale_any} t0 AS close_start,
-            t0 AS last_start""",
+            [[toUInt32(anchor)]] AS attempts,{sale_any} t0 AS close_start{last_any}""",
             f"""arrayMap(k -> if(k > 1, tk[k - 1], tk[k]), range(1, {n + 1})) AS tprev,
             arraySum(arrayMap(k -> bitShiftLeft(toUInt32(hit[k]), k - 1), range(1, {n + 1})))
                 AS matched, arraySum(hit) AS reach""",
         ]
     else:
+        # Lambdas take the arrays as arguments rather than indexing captured ones: a captured
+        # array is copied for every element the lambda runs on.
         layers.append(
-            """arrayFilter(i -> bitTest(masks[i], 0) AND ts[i] >= ps AND ts[i] < pe,
-                arrayEnumerate(masks)) AS starts"""
+            """arrayEnumerate(masks) AS idx,
+            arrayFilter((i, m, x) -> bitTest(m, 0) AND x >= ps AND x < pe, idx, masks, ts)
+                AS starts"""
         )
         if mode == "strict":
             # Stages k+1.. must be the directly following events; brk = first stage missed.
@@ -336,12 +349,23 @@ def build_plan(
                     starts, brks) AS attempts"""
             )
         else:
+            # When every event after the first start lies inside its window, no later attempt
+            # gets further than the first (a later attempt's k-th pick is never earlier than
+            # the first's), and the first is the one whose times count: later ones are only
+            # evaluated for `last_start`, or when events lie beyond the first window.
+            tried = "starts"
+            if not every_attempt:
+                layers.append(
+                    f"""if(length(starts) > 1 AND ts[length(ts)] - ts[starts[1]] > {p_w},
+                        starts, arraySlice(starts, 1, 1)) AS tried"""
+                )
+                tried = "tried"
             # Greedy earliest match per attempt: optimal for an ordered subsequence.
             layers.append(
-                f"""arrayMap(i -> arrayFold((acc, j) -> if(length(acc) < {n}
-                    AND bitTest(masks[j], length(acc)) AND ts[j] - ts[i] <= {p_w},
-                    arrayPushBack(acc, j), acc),
-                arraySlice(arrayEnumerate(masks), i + 1), [toUInt32(i)]), starts) AS attempts"""
+                f"""arrayMap((i, ti) -> arrayFold((acc, m, x, j) -> if(j > i
+                    AND length(acc) < {n} AND bitTest(m, length(acc)) AND x - ti <= {p_w},
+                    arrayPushBack(acc, j), acc), masks, ts, idx, [toUInt32(i)]),
+                {tried}, arrayMap(i -> ts[i], {tried})) AS attempts"""
             )
         layers += [
             f"""notEmpty(starts) AS in_funnel,
@@ -359,8 +383,7 @@ def build_plan(
             arrayMap(k -> if(reach >= k, ts[best[k][greatest(k - 1, 1)]], 0), range(1, {n + 1}))
                 AS tprev,
             {sale_attempt}
-            if(reach = {n}, ts[best[{n}][1]], 0) AS close_start,
-            arrayMax(arrayMap(a -> if(length(a) = reach, ts[a[1]], 0), attempts)) AS last_start""",
+            if(reach = {n}, ts[best[{n}][1]], 0) AS close_start{last_attempt}""",
         ]
     layers.append("arrayPushFront(arrayPopBack(hit), toUInt8(0)) AS hit_prev")
     sql = grouped_sql

@@ -27,7 +27,7 @@ def funnel_pipeline(
         query.date_from = query.date_to - timedelta(days=max(1, -(-window // 86400)) - 1)
     now = int(time.time() * 1000) if now_ms is None else now_ms
     params = Params()
-    plan = site_plan(store, site.key, definition, query, params, values=True)
+    plan = site_plan(store, site.key, definition, query, params, values=True, every_attempt=True)
     p_now = params.add(now, "Int64")
     p_w = params.add(window * 1000, "Int64")
     sql = f"""
