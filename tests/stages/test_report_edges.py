@@ -109,15 +109,20 @@ def test_one_event_never_fills_two_stages(client: FlaskClient, site: Site, auth:
     assert persons(res.get_json()) == [1, 0, 0]
 
 
+@pytest.mark.parametrize("mode", ["ordered", "strict", "any"])
 @pytest.mark.parametrize(("extra_ms", "reached"), [(0, 1), (1, 0)])
 def test_window_boundary_is_inclusive(
-    client: FlaskClient, site: Site, auth: dict, extra_ms: int, reached: int
+    client: FlaskClient, site: Site, auth: dict, mode: str, extra_ms: int, reached: int
 ) -> None:
     events = [
         ev(site, "a", "pageview", M),
         ev(site, "a", "click", M + timedelta(hours=1, milliseconds=extra_ms)),
+        # Later stages are measured from the stage-1 event too, not from the previous stage.
+        ev(site, "b", "pageview", M),
+        ev(site, "b", "click", 31 * M),
+        ev(site, "b", "event", M + timedelta(hours=1, milliseconds=extra_ms)),
     ]
-    assert persons(report(client, site, auth, events))[1] == reached
+    assert persons(report(client, site, auth, events, mode=mode)) == [2, 1 + reached, reached]
 
 
 def test_repeated_stages_count_once_and_time_from_earliest_attempt(
