@@ -180,7 +180,6 @@ def build_plan(
     p_end = params.add(end, "Int64")
     p_w = params.add(window * 1000, "Int64")
     p_hi = params.add(end + window * 1000, "Int64")
-    source = "events"
     if periods:
         # Each event belongs to at most one period's range: the period that starts at or
         # before it (roundDown, a binary search over the constant starts), if it ends after.
@@ -241,7 +240,7 @@ def build_plan(
             {bounds},
             {attr_select}
             (t >= ps AND t < pe) AS in_range
-        FROM {source} AS e
+        FROM events AS e
         {identity_join(site_cond, one_site=not isinstance(site_key, list)) if identities else ""}
         WHERE e.{site_cond}
           AND e.ts >= fromUnixTimestamp64Milli({p_start}, 'UTC')
