@@ -125,6 +125,21 @@ def test_window_boundary_is_inclusive(
     assert persons(report(client, site, auth, events, mode=mode)) == [2, 1 + reached, reached]
 
 
+@pytest.mark.parametrize("mode", ["ordered", "strict", "any"])
+@pytest.mark.parametrize(("extra_ms", "skipped"), [(0, 1), (1, 0)])
+def test_skipped_counts_later_stages_up_to_the_window_end(
+    client: FlaskClient, site: Site, auth: dict, mode: str, extra_ms: int, skipped: int
+) -> None:
+    events = [
+        ev(site, "a", "pageview", M),
+        ev(site, "a", "event", M + timedelta(hours=1, milliseconds=extra_ms)),
+    ]
+    body = report(client, site, auth, events, mode=mode)
+    # In `any` mode the buy inside the window reaches its stage without the click.
+    assert persons(body) == [1, 0, skipped if mode == "any" else 0]
+    assert [s["skipped"] for s in body["stages"]] == [0, skipped, 0]
+
+
 def test_repeated_stages_count_once_and_time_from_earliest_attempt(
     client: FlaskClient, site: Site, auth: dict
 ) -> None:
