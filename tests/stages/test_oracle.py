@@ -171,7 +171,16 @@ def test_engine_matches_oracle(
     limit: int,
     window_override: int | None,
 ) -> None:
-    check(store, d, sets, event_filters, person_filters, breakdown, limit, window_override)
+    query = ReportQuery(
+        DAY,
+        DAY,
+        window=window_override,
+        event_filters=event_filters,
+        person_filters=person_filters,
+        breakdown=breakdown,
+        breakdown_limit=limit,
+    )
+    check(store, d, sets, query)
 
 
 @settings(
@@ -192,18 +201,11 @@ def test_engine_matches_oracle_at_window_edges(
     breakdown: str | None,
     window: int,
 ) -> None:
-    check(store, d, sets, [], [], breakdown, 10, window)
+    check(store, d, sets, ReportQuery(DAY, DAY, window=window, breakdown=breakdown))
 
 
 def check(
-    store: Store,
-    d: dict[str, Any],
-    sets: list[list[dict[str, Any]]],
-    event_filters: list[dict[str, Any]],
-    person_filters: list[dict[str, Any]],
-    breakdown: str | None,
-    limit: int,
-    window_override: int | None,
+    store: Store, d: dict[str, Any], sets: list[list[dict[str, Any]]], query: ReportQuery
 ) -> None:
     """Store each set under its own site, evaluate all in one query, compare with the oracle."""
     keys = [f"or{uuid.uuid4().hex[:12]}" for _ in sets]
@@ -213,17 +215,8 @@ def check(
             e["site_id"] = key
             rows.append(e)
     load(store, rows)
-    query = ReportQuery(
-        DAY,
-        DAY,
-        window=window_override,
-        event_filters=event_filters,
-        person_filters=person_filters,
-        breakdown=breakdown,
-        breakdown_limit=limit,
-    )
     reports = funnel_reports_by_site(store, keys, d, query)
-    window = window_override or d["window"]
+    window = query.window or d["window"]
     for key, events in zip(keys, sets, strict=True):
         expected = oracle.report(
             events,
@@ -232,9 +225,9 @@ def check(
             window_s=window,
             start=query.start_ms,
             end=query.end_ms,
-            event_filters=event_filters,
-            person_filters=person_filters,
-            breakdown=breakdown,
-            limit=limit,
+            event_filters=query.event_filters,
+            person_filters=query.person_filters,
+            breakdown=query.breakdown,
+            limit=query.breakdown_limit,
         )
         compare(reports[key], expected, f"mode={d['mode']} window={window} site={key}")
