@@ -254,37 +254,39 @@ def build_plan(
     person_filters = person_filter_sql(query, params)
     # Only ordered/any evaluate matching events alone; strict needs every event in between.
     keep = "1" if mode == "strict" else "mask != 0"
+    # Per person arrays (name -> collected column), as raw_<name> until sorted into <name>.
     if values:
         # The values follow the events' full order (vkey), so ties pick by event id.
-        arrays = f"""groupArrayIf(vkey, {keep}) AS raw_evs,
-            groupArrayIf(v, {keep}) AS raw_vals,"""
+        collected = {"evs": "vkey", "vals": "v"}
         sort = "arraySort(raw_evs) AS evs, arraySort((x, k) -> k, raw_vals, raw_evs) AS vals"
         okey_of = "toUInt64(bitShiftRight(x, 64))"
     else:
-        arrays = f"groupArrayIf(okey, {keep}) AS raw_evs,"
+        collected = {"evs": "okey"}
         sort = "arraySort(raw_evs) AS evs"
         okey_of = "x"
+    multi_site = isinstance(site_key, list)
     # Group by the person alone when site and range are constants: composite keys hash slower.
-    site_const = "" if isinstance(site_key, list) else f"{params.add(site_key, 'String')} AS site,"
+    site_select = "site" if multi_site else f"{params.add(site_key, 'String')} AS site"
     if periods:
         grouped_sql = _periods_grouped_sql(
             events_sql,
-            multi_site=isinstance(site_key, list),
-            site_const=site_const,
-            arrays=arrays,
+            multi_site=multi_site,
+            site_select=site_select,
+            collected=collected,
+            keep=keep,
             attrs=attr_names,
             attr_agg_select=attr_agg_select,
             pe_of=pe_of,
             entry=entry,
             person_filters=person_filters,
             sort=sort,
-            values=values,
         )
     else:
-        if isinstance(site_key, list):
+        arrays = "".join(f"groupArrayIf({c}, {keep}) AS raw_{n}," for n, c in collected.items())
+        if multi_site:
             keys, consts = "site, person", f"{p_start} AS ps, {p_end} AS pe,"
         else:
-            keys, consts = "person", f"{site_const} {p_start} AS ps, {p_end} AS pe,"
+            keys, consts = "person", f"{site_select}, {p_start} AS ps, {p_end} AS pe,"
         grouped_sql = f"""
         SELECT
             {keys},
@@ -395,15 +397,15 @@ def _periods_grouped_sql(
     events_sql: str,
     *,
     multi_site: bool,
-    site_const: str,
-    arrays: str,
+    site_select: str,
+    collected: dict[str, str],
+    keep: str,
     attrs: list[str],
     attr_agg_select: str,
     pe_of: str,
     entry: str,
     person_filters: str,
     sort: str,
-    values: bool,
 ) -> str:
     """Per (person, period) rows for `build_plan(periods=...)`, each with all of the person's
     events. The events are grouped once per person, not once per period: first per (person,
@@ -415,13 +417,10 @@ def _periods_grouped_sql(
     keys = "site, person" if multi_site else "person"
     per_fields = ["ps", "first_ms", "events_in_range", *attrs]
     per_cols = ", ".join(f"per.{i} AS {name}" for i, name in enumerate(per_fields, start=1))
-    flat = "arrayFlatten(groupArray(part_evs)) AS raw_evs,"
-    if values:
-        flat += " arrayFlatten(groupArray(part_vals)) AS raw_vals,"
-    part_arrays = arrays.replace("AS raw_evs", "AS part_evs").replace("AS raw_vals", "AS part_vals")
+    part_arrays = "".join(f"groupArrayIf({c}, {keep}) AS part_{n}," for n, c in collected.items())
+    flat = "".join(f"arrayFlatten(groupArray(part_{n})) AS raw_{n}," for n in collected)
     return f"""
-        SELECT {"site" if multi_site else site_const.rstrip(",")}, person, {per_cols},
-            {pe_of} AS pe, evs{", vals" if values else ""}
+        SELECT {site_select}, person, {per_cols}, {pe_of} AS pe, {", ".join(collected)}
         FROM (
             SELECT *, {sort}
             FROM (
