@@ -49,7 +49,13 @@ def _exempt_non_browser(csrf: CSRFProtect) -> None:
 
 
 def _wants_json() -> bool:
-    return request.path.endswith(".json") or request.accept_mimetypes.best == "application/json"
+    # An /api/ URL no route matched (unknown path, id out of range, wrong method) has no
+    # blueprint to answer for it, yet its clients parse JSON.
+    return (
+        request.path.startswith("/api/")
+        or request.path.endswith(".json")
+        or request.accept_mimetypes.best == "application/json"
+    )
 
 
 def init_app(app: Flask) -> None:

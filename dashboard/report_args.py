@@ -63,7 +63,9 @@ KEPT = (
 def preset_range(preset: str, tz: str, today: date | None = None) -> tuple[date, date] | None:
     today = today or datetime.now(zone(tz)).date()
     if preset.endswith("d") and preset[:-1].isdigit():
-        return today - timedelta(days=int(preset[:-1]) - 1), today
+        # Capped so date arithmetic cannot overflow; the query's range check explains the rest.
+        days = min(int(preset[:-1]), 100_000)
+        return today - timedelta(days=days - 1), today
     if preset == "12m":
         return today - timedelta(days=364), today
     if preset == "this_month":

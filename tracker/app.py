@@ -7,9 +7,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter, Map
 
 from tracker.clickhouse import Store, get_store
 from tracker.configdb import db
+from tracker.models import MAX_ROW_ID
 from tracker.settings import Settings
 
 ReadyCheck = Callable[[], tuple[bool, str]]
@@ -23,6 +25,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings.ensure_data_dir()
 
     app = Flask("tracker")
+    # Before any blueprint adds its rules: `<int:...>` ids beyond a 32-bit key are a 404, not
+    # an integer overflow in the config database (SQLite, PostgreSQL INTEGER).
+    app.url_map.converters["int"] = RowIdConverter
     app.config.update(
         FUNNEL_SETTINGS=settings,
         SECRET_KEY=settings.load_secret_key(),
@@ -48,6 +53,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     retention.init_app(app)
     _register_optional(app)
     return app
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` for config-store row ids: 1 .. 2^31 - 1, the range every backend's
+    INTEGER primary key holds."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def _register_optional(app: Flask) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.models import Funnel, Site, Stage, utcnow
+from tracker.models import MAX_ROW_ID, Funnel, Site, Stage, utcnow
 from tracker.stages.definitions import (
     describe_stage,
     format_window,
@@ -25,6 +25,8 @@ def list_funnels(session: Session, site: Site) -> list[Funnel]:
 
 
 def get_funnel(session: Session, site: Site, funnel_id: int) -> Funnel | None:
+    if not 1 <= funnel_id <= MAX_ROW_ID:
+        return None  # no such row, and the driver would overflow on the parameter
     return session.scalar(select(Funnel).where(Funnel.site_id == site.id, Funnel.id == funnel_id))
 
 

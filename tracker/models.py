@@ -37,6 +37,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# The largest id an INTEGER primary key holds on every config-store backend (SQLite,
+# PostgreSQL): ids from URLs beyond it are "not found", never passed to the driver.
+MAX_ROW_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     pass
 

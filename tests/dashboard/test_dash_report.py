@@ -71,10 +71,31 @@ def test_breakdown_by_campaign_shows_each_funnel(logged_in: FlaskClient, traffic
     assert "3 persons" in spring[:400]
 
 
-def test_bad_query_is_explained(logged_in: FlaskClient, traffic: Site) -> None:
-    response = logged_in.get(f"/sites/{traffic.key}/report?range=custom&from=yesterday")
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("range=custom&from=yesterday", b"from must be a date"),
+        # Far-off dates and presets are explained, not an overflow in date arithmetic.
+        ("to=0001-01-01", b"to must be between 1970-01-01 and 2199-12-31"),
+        ("range=custom&from=9999-12-31&to=9999-12-31", b"to must be between"),
+        ("range=99999999999d", b"from must be between"),
+    ],
+)
+def test_bad_query_is_explained(
+    logged_in: FlaskClient, traffic: Site, query: str, reason: bytes
+) -> None:
+    response = logged_in.get(f"/sites/{traffic.key}/report?{query}")
     assert response.status_code == 400
-    assert b"from must be a date" in response.data
+    assert reason in response.data
+
+
+@pytest.mark.parametrize("funnel", ["0", "2147483648", "99999999999999999999"])
+def test_unknown_funnel_argument_is_not_a_crash(
+    logged_in: FlaskClient, traffic: Site, funnel: str
+) -> None:
+    response = logged_in.get(f"/sites/{traffic.key}/report?funnel={funnel}")
+    assert response.status_code == 404
+    assert b"Not Found" in response.data
 
 
 def test_empty_state_without_events(logged_in: FlaskClient, my_site: Site) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
 
 from tracker.models import Site
@@ -90,3 +91,28 @@ def test_auth_and_site_access(client: FlaskClient, site: Site, auth: dict) -> No
     assert client.get(f"/api/v1/sites/{site.key}/funnels").status_code == 401
     assert client.get("/api/v1/sites/nosuchsite/funnels", headers=auth).status_code == 404
     assert client.get(f"/api/v1/sites/{site.key}/funnels/99999", headers=auth).status_code == 404
+
+
+@pytest.mark.parametrize("funnel_id", ["0", "2147483648", "99999999999999999999999"])
+@pytest.mark.parametrize("suffix", ["", "/report", "/persons.csv"])
+def test_out_of_range_ids_are_a_json_404(
+    client: FlaskClient, site: Site, auth: dict, funnel_id: str, suffix: str
+) -> None:
+    # Beyond the config store's INTEGER key: a 404, not an overflow inside the database driver.
+    res = client.get(f"/api/v1/sites/{site.key}/funnels/{funnel_id}{suffix}", headers=auth)
+    assert res.status_code == 404
+    assert res.get_json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/nothing-here"),
+        ("get", "/api/v1/sites/x/funnels/abc"),
+        ("patch", "/api/v1/sites/x/funnels"),
+    ],
+)
+def test_unrouted_api_urls_answer_json(client: FlaskClient, method: str, path: str) -> None:
+    res = getattr(client, method)(path)
+    assert res.status_code in (404, 405)
+    assert res.is_json and res.get_json()["error"] in ("not_found", "method_not_allowed")

@@ -230,6 +230,8 @@ def test_filters_and_breakdown(client: FlaskClient, site: Site, auth: dict) -> N
     "args",
     [
         {"from": "yesterday"},
+        {"to": "0001-01-01"},
+        {"from": "9999-12-31", "to": "9999-12-31"},
         {"mode": "fast"},
         {"window": "5y"},
         {"filter": "url"},

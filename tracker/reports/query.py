@@ -66,11 +66,20 @@ def today_in(tz: str) -> date:
     return datetime.now(ZoneInfo(tz)).date()
 
 
+# Report dates stay well inside ClickHouse's DateTime64 range (1900..2299), with room for a
+# 365-day window and the default range before `to`, so no date arithmetic can overflow.
+EARLIEST_DATE = date(1970, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+
+
 def _date(value: Any, name: str) -> date:
     try:
-        return date.fromisoformat(str(value).strip())
+        day = date.fromisoformat(str(value).strip())
     except ValueError:
         raise QueryError(f"{name} must be a date like 2026-03-31, got {value!r}") from None
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise QueryError(f"{name} must be between {EARLIEST_DATE} and {LATEST_DATE}, got {day}")
+    return day
 
 
 def _getlist(args: Mapping[str, Any], key: str) -> list[Any]:
