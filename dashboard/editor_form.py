@@ -147,6 +147,7 @@ def apply_action(draft: dict[str, Any], action: str) -> dict[str, Any]:
     """Add, delete or move a stage, rule or condition in the draft (indices from the form)."""
     verb, _, rest = action.partition(":")
     idx = [_int(part, -1) for part in rest.split(":")] if rest else []
+    idx += [-1] * (3 - len(idx))  # missing indices match nothing, so the action does nothing
     stages: list[dict[str, Any]] = draft["stages"]
 
     def stage_at(i: int) -> dict[str, Any] | None:
@@ -166,17 +167,16 @@ def apply_action(draft: dict[str, Any], action: str) -> dict[str, Any]:
     elif verb == "add_rule" and (stage := stage_at(idx[0])) is not None:
         if len(stage["rules"]) < MAX_RULES:
             stage["rules"].append(blank_rule())
-    elif verb == "delete_rule" and len(idx) == 2 and (stage := stage_at(idx[0])) is not None:
+    elif verb == "delete_rule" and (stage := stage_at(idx[0])) is not None:
         if 0 <= idx[1] < len(stage["rules"]):
             stage["rules"].pop(idx[1])
-    elif verb == "add_condition" and len(idx) == 2 and (stage := stage_at(idx[0])) is not None:
+    elif verb == "add_condition" and (stage := stage_at(idx[0])) is not None:
         if 0 <= idx[1] < len(stage["rules"]):
             conditions = stage["rules"][idx[1]]["conditions"]
             if len(conditions) < MAX_CONDITIONS:
                 conditions.append(blank_condition())
     elif (
         verb == "delete_condition"
-        and len(idx) == 3
         and (stage := stage_at(idx[0])) is not None
         and 0 <= idx[1] < len(stage["rules"])
     ):

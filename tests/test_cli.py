@@ -69,6 +69,9 @@ def test_user_site_and_token_round_trip(runner: FlaskCliRunner) -> None:
         (["create-user", "--email", "nope", "--password", "longenough"], "not a valid email"),
         (["create-user", "--email", "a@b.example", "--password", "short"], "at least 8"),
         (["create-site", "--name", "X", "--timezone", "Mars/Base"], "unknown time zone"),
+        # Longer than a file name: the zone lookup's OSError is still "unknown", not a crash.
+        (["create-site", "--name", "X", "--timezone", "Z" * 300], "unknown time zone"),
+        (["serve", "--port", "99999"], "not in the range 1<=x<=65535"),
         (["create-site", "--name", "X", "--domain", "bad domain!"], "not a valid domain"),
         (["create-site", "--name", "X", "--owner", "ghost@x.example"], "no user"),
         (["create-token", "--email", "ghost@x.example"], "no user"),

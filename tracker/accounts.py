@@ -84,7 +84,7 @@ def normalise_domains(domains: list[str] | str) -> list[str]:
 def validate_timezone(tz: str) -> str:
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         raise AccountError(
             f"unknown time zone: {tz!r} (use an IANA name like Europe/Paris)"
         ) from None

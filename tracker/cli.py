@@ -84,7 +84,9 @@ def migrate() -> None:
 
 @main.command()
 @click.option("--host", help="Address to bind (default FUNNEL_HOST or 127.0.0.1).")
-@click.option("--port", type=int, help="Port to bind (default FUNNEL_PORT or 8000).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="Port to bind (default FUNNEL_PORT or 8000)."
+)
 @click.option("--no-migrate", is_flag=True, help="Skip migrations before starting.")
 @friendly_errors
 def serve(host: str | None, port: int | None, no_migrate: bool) -> None:

@@ -84,6 +84,10 @@ def test_actions_add_move_delete() -> None:
     editor_form.apply_action(draft, "delete_stage:1")
     editor_form.apply_action(draft, "move_down:99")  # out of range: ignored
     assert [s["key"] for s in draft["stages"]] == ["a", "b"]
+    # Missing or malformed indices (a hand-made request) are ignored too, never an error.
+    for action in ("delete_stage", "move_up:", "delete_rule:0", "add_condition:x:0", "nope:0"):
+        editor_form.apply_action(draft, action)
+    assert [s["key"] for s in draft["stages"]] == ["a", "b"]
 
 
 def test_errors_map_to_field_ids() -> None:
