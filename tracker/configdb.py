@@ -7,7 +7,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from flask import Flask
+from flask import Flask, current_app, has_app_context
+from flask.globals import app_ctx
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
@@ -40,12 +41,29 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+class _AppBoundSession(Session):
+    """Uses the engine of the app whose context is active: several apps in one process (tests,
+    a host embedding two of them) each keep their own config store."""
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Engine:
+        engine: Engine = current_app.extensions["configdb"]
+        return engine
+
+
+def _app_context_id() -> int:
+    return id(app_ctx._get_current_object())  # type: ignore[attr-defined]
+
+
 class ConfigDB:
-    """Flask extension owning the engine; `db.session` is scoped to the app context."""
+    """Flask extension owning the engine; `db.session` is scoped to the app context (one per
+    request, CLI command or background run) and removed when that context ends."""
 
     def __init__(self) -> None:
         self._engines: dict[str, Engine] = {}
-        self._scoped: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
+        self._scoped: scoped_session[Session] = scoped_session(
+            sessionmaker(class_=_AppBoundSession, expire_on_commit=False),
+            scopefunc=_app_context_id,
+        )
 
     @property
     def session(self) -> Session:
@@ -53,7 +71,8 @@ class ConfigDB:
         return self._scoped()
 
     def remove(self) -> None:
-        self._scoped.remove()
+        if has_app_context():  # outside one, the context's teardown already removed it
+            self._scoped.remove()
 
     def init_app(self, app: Flask) -> None:
         url = app.config["FUNNEL_SETTINGS"].database_url
@@ -61,7 +80,6 @@ class ConfigDB:
         if engine is None:
             engine = self._engines[url] = make_engine(url)
         app.extensions["configdb"] = engine
-        self._scoped.configure(bind=engine)
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
