@@ -53,6 +53,16 @@ PERSON_FILTERS = [
     [{"field": "landing", "op": "starts_with", "value": "/a"}],
 ]
 
+
+def oracle_settings(examples: int) -> settings:
+    """No deadline: one example stores and evaluates a whole batch on the real engine."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 # Offsets in minutes: coarse steps make equal timestamps common; the range is day 0.
 minutes = st.one_of(
     st.integers(-180, 1440 + 180).map(lambda m: m - m % 30),
@@ -149,11 +159,7 @@ def _compare_stages(got: list[dict[str, Any]], want: list[dict[str, Any]], conte
         )
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@oracle_settings(150)
 @given(
     d=definition(),
     sets=st.lists(event_set(), min_size=BATCH, max_size=BATCH),
@@ -185,11 +191,7 @@ def test_engine_matches_oracle(
     check(store, d, sets, query)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@oracle_settings(60)
 @given(
     d=definition(),
     sets=st.lists(dense_event_set(), min_size=BATCH, max_size=BATCH),
@@ -241,11 +243,7 @@ def iso_ms(t: int | None) -> str | None:
     return datetime.fromtimestamp(t / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@oracle_settings(25)
 @given(
     d=definition(),
     events=st.integers(4, 24).flatmap(lambda n: st.tuples(*[event(i) for i in range(n)])),
