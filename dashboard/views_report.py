@@ -247,6 +247,11 @@ def _panel_calls(
 def report_panel(site_key: str, panel: str) -> ResponseReturnValue:
     """One secondary panel of the report as an HTML fragment (loaded into the page)."""
     site, args, funnel = _site_and_funnel(site_key)
+    if request.headers.get("Sec-Fetch-Dest") == "document":
+        # Opened as a page (a copied link, a new tab): a bare fragment would be unstyled,
+        # so show the whole report with this panel in place instead.
+        base = url_for("dashboard.report", site_key=site.key)
+        return redirect(report_args.url_with(base, args, panels="inline") + f"#{panel}")
     definition = _definition(funnel)
     try:
         calls = {

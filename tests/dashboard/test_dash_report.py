@@ -223,6 +223,15 @@ def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> No
     assert 'id="trends"' in inline and 'id="pipeline"' in inline
     too_many = logged_in.get(f"{base}/trends?interval=day&range=custom&from=2020-01-01")
     assert too_many.status_code == 200 and b'class="error"' in too_many.data
+    # Opened as a page rather than fetched, a panel URL shows the whole report instead of
+    # an unstyled fragment, with its filters kept and the panel in view.
+    opened = logged_in.get(
+        f"{base}/pipeline?campaign=spring", headers={"Sec-Fetch-Dest": "document"}
+    )
+    assert opened.status_code == 302
+    assert opened.location == f"{base}?campaign=spring&panels=inline#pipeline"
+    fetched = logged_in.get(f"{base}/pipeline?campaign=spring", headers={"Sec-Fetch-Dest": "empty"})
+    assert fetched.status_code == 200 and 'id="pipeline"' in fetched.data.decode()
 
 
 def test_tracked_links(logged_in: FlaskClient, my_site: Site) -> None:
