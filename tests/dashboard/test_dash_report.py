@@ -191,6 +191,9 @@ def test_drill_down_and_journey(logged_in: FlaskClient, traffic: Site) -> None:
     assert labels == ["trace", "response"]
     assert "Left the funnel after <strong>Response</strong>" in journey
     assert "Left the funnel here." in journey
+    # Each event names its campaign and keyword; the source shows where it changes.
+    assert journey.count("· campaign spring · keyword “boots”") == 2
+    assert journey.count("· from google (paid)") == 1
     done = logged_in.get(f"{base}/persons/a1").data.decode()
     assert "Went through every stage" in done
     bad = logged_in.get(f"{base}/persons?stage=nope")
