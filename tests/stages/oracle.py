@@ -162,6 +162,12 @@ class Outcome:
     skipped: list[bool]
     first_t: int
     attrs: dict[str, str]
+    # For the pipeline: the start of the latest attempt reaching the furthest stage, the start
+    # of the earliest attempt reaching the last stage, and the value of the event that filled
+    # the last stage on it (in `any` mode: the anchor, twice, and the first last-stage match).
+    last_start: int | None = None
+    close_start: int | None = None
+    sale_value: float | None = None
 
 
 def persons_of(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -199,18 +205,23 @@ def chains(evs: list[Ev], start: int, n: int, window: int, strict: bool) -> list
     return found
 
 
+def value_of(ev: Ev) -> float:
+    return float(ev.event.get("value", 0.0))
+
+
 def evaluate(
     evs_all: list[Ev], n: int, mode: str, window: int, start: int, end: int
-) -> tuple[bool, list[bool], list[int | None], list[int | None], list[bool]]:
+) -> tuple[bool, list[bool], list[int | None], list[int | None], list[bool], dict[str, Any]]:
     evs = sorted(evs_all, key=lambda e: e.order)
     in_range = [start <= e.t < end for e in evs]
     hit = [False] * n
     tk: list[int | None] = [None] * n
     tprev: list[int | None] = [None] * n
+    facts: dict[str, Any] = {}
     if mode == "any":
         anchors = [i for i, e in enumerate(evs) if e.matches and in_range[i]]
         if not anchors:
-            return False, hit, tk, tprev, [False] * n
+            return False, hit, tk, tprev, [False] * n, facts
         t0 = evs[anchors[0]].t
         for k in range(n):
             times = [e.t for e in evs if k in e.matches and t0 <= e.t <= t0 + window]
@@ -219,10 +230,16 @@ def evaluate(
         for k in range(1, n):
             tprev[k] = tk[k - 1]
         matched = list(hit)
+        sales = [e for e in evs if n - 1 in e.matches and t0 <= e.t <= t0 + window]
+        facts = {
+            "last_start": t0,
+            "close_start": t0 if hit[n - 1] else None,
+            "sale_value": value_of(sales[0]) if sales else None,
+        }
     else:
         starts = [i for i, e in enumerate(evs) if 0 in e.matches and in_range[i]]
         if not starts:
-            return False, hit, tk, tprev, [False] * n
+            return False, hit, tk, tprev, [False] * n, facts
         attempts = []
         for s in starts:
             found = chains(evs, s, n, window, mode == "strict")
@@ -230,6 +247,15 @@ def evaluate(
             # Times along the attempt: the earliest event each stage can be filled with.
             times = [min(evs[c[j]].t for c in found if len(c) > j) for j in range(level)]
             attempts.append(times)
+            if level == n and "close_start" not in facts:
+                # The earliest attempt through the last stage closes the sale, with the
+                # first event (in the events' order) any full chain ends on.
+                facts["close_start"] = evs[s].t
+                facts["sale_value"] = value_of(evs[min(c[-1] for c in found if len(c) == n)])
+        reach = max(len(times) for times in attempts)
+        facts["last_start"] = max(
+            evs[s].t for s, times in zip(starts, attempts, strict=True) if len(times) == reach
+        )
         for k in range(n):
             for times in attempts:  # earliest attempt first
                 if len(times) > k:
@@ -244,7 +270,7 @@ def evaluate(
                 for k in e.matches:
                     matched[k] = True
     skipped = [not matched[k] and any(matched[k + 1 :]) for k in range(n)]
-    return True, hit, tk, tprev, skipped
+    return True, hit, tk, tprev, skipped, facts
 
 
 def outcomes(
@@ -276,7 +302,7 @@ def outcomes(
             continue
         if mode != "strict":
             evs = [ev for ev in evs if ev.matches]
-        inf, hit, tk, tprev, skipped = evaluate(evs, n, mode, window, start, end)
+        inf, hit, tk, tprev, skipped, facts = evaluate(evs, n, mode, window, start, end)
         attrs = {}
         touch = next(
             (ev.event for ev in ranged if any(raw(ev.event, f)[0] for f in TOUCH)),
@@ -286,7 +312,7 @@ def outcomes(
             attrs[f] = str(raw(touch, f)[1]) if touch else ""
         for f, col in FIRST.items():
             attrs[f] = str(ranged[0].event.get(col, ""))
-        result[pid] = Outcome(inf, hit, tk, tprev, skipped, ranged[0].t, attrs)
+        result[pid] = Outcome(inf, hit, tk, tprev, skipped, ranged[0].t, attrs, **facts)
     return result
 
 
@@ -372,3 +398,34 @@ def report(
             merged["other"] = merged.get("other", []) + rest
         result["breakdown"] = {v: stage_stats(os, definition) for v, os in merged.items()}
     return result
+
+
+def pipeline(outs: list[Outcome], n: int, window_s: int, now: int) -> dict[str, Any]:
+    """The pipeline figures of the persons in the funnel (after person filters) at `now`."""
+    reached = [sum(1 for o in outs if o.hit[k]) for k in range(n)]
+    sitting = [0] * n
+    for o in outs:
+        last = max(k for k in range(n) if o.hit[k])
+        if last < n - 1 and now - o.last_start <= window_s * 1000:  # type: ignore[operator]
+            sitting[last] += 1
+    closed = [o for o in outs if o.hit[n - 1]]
+    value = sum(o.sale_value for o in closed)  # type: ignore[misc]
+    rates = [reached[n - 1] / reached[k] if reached[k] else 0.0 for k in range(n - 1)]
+    forecast = sum(sitting[k] * rates[k] for k in range(n - 1))
+    return {
+        "entered": len(outs),
+        "converted": len(closed),
+        "reached": reached,
+        "sitting": sitting,
+        "rates": [*rates, 1.0],
+        "close_rate": len(closed) / len(outs) if outs else 0.0,
+        "value_sum": value,
+        "value_avg": value / len(closed) if closed else None,
+        "close_s": (
+            sum(o.tk[n - 1] - o.close_start for o in closed) / len(closed) / 1000  # type: ignore[operator]
+            if closed
+            else None
+        ),
+        "forecast": forecast,
+        "forecast_value": forecast * value / len(closed) if closed else 0.0,
+    }

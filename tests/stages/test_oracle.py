@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,7 @@ from tests.stages import oracle
 from tests.stages.conftest import load
 from tracker.clickhouse import Store
 from tracker.reports.persons import funnel_persons
+from tracker.reports.pipeline import funnel_pipeline
 from tracker.reports.query import ReportQuery
 from tracker.reports.report import funnel_reports_by_site
 from tracker.stages.definitions import validate_definition
@@ -298,3 +300,71 @@ def test_persons_lists_match_oracle(
                     assert p["reached_at"] == iso_ms(o.tk[k]), where
                 for field, value in o.attrs.items():
                     assert str(p[field]) == value, f"{where} person={p['id']} {field}"
+
+
+@st.composite
+def valued_events(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Dense sets (see `dense_event_set`) whose values mostly differ, so that summing the
+    wrong event's value shows: several attempts per person, open and closed at `now`."""
+    events = draw(dense_event_set())
+    for e in events:
+        e["value"] = draw(st.sampled_from([0.0, 2.5, 10.0, 40.0, 75.25]))
+    return events
+
+
+@oracle_settings(80)
+@given(
+    d=definition(),
+    events=valued_events(),
+    event_filters=st.sampled_from(EVENT_FILTERS),
+    person_filters=st.sampled_from(PERSON_FILTERS),
+    window=st.sampled_from([1800, 3600]),
+    data=st.data(),
+)
+def test_pipeline_matches_oracle(
+    store: Store,
+    d: dict[str, Any],
+    events: list[dict[str, Any]],
+    event_filters: list[dict[str, Any]],
+    person_filters: list[dict[str, Any]],
+    window: int,
+    data: st.DataObject,
+) -> None:
+    """Sitting persons per stage, sale value, close rate, time to close and the forecast."""
+    site = SimpleNamespace(key=f"pp{uuid.uuid4().hex[:12]}", timezone="UTC")
+    rows = [{**e, "site_id": site.key} for e in events]
+    load(store, rows)
+    query = ReportQuery(
+        DAY, DAY, window=window, event_filters=event_filters, person_filters=person_filters
+    )
+    outs = oracle.outcomes(rows, d, d["mode"], window, query.start_ms, query.end_ms, event_filters)
+    selected = [
+        o for o in outs.values() if o.in_funnel and oracle.person_filter_ok(o, person_filters)
+    ]
+    # "Now": on the events' 10-minute grid up to two hours past the last of them, or exactly
+    # one window after a start that decides whether someone sits (or any event), give or
+    # take a millisecond: windows open, closed and at their very end.
+    starts = sorted({o.last_start for o in selected} | {oracle.ms(e["ts"]) for e in events})
+    anchored = st.sampled_from(starts).flatmap(
+        lambda t: st.sampled_from([-1, 0, 0, 1]).map(lambda d: t + window * 1000 + d)
+    )
+    grid = st.integers(0, 30).map(lambda m: oracle.ms(BASE + timedelta(minutes=10 * m)))
+    now = data.draw(st.one_of(grid, anchored), label="now")
+    n = len(d["stages"])
+    want = oracle.pipeline(selected, n, window, now)
+    got = funnel_pipeline(store, site, d, query, now_ms=now)  # type: ignore[arg-type]
+    where = f"mode={d['mode']} window={window} now={now}"
+    assert got["entered"] == want["entered"], where
+    assert got["converted"] == want["converted"], where
+    assert [s["reached"] for s in got["stages"]] == want["reached"], where
+    assert [s["sitting"] for s in got["stages"]] == want["sitting"], where
+    assert [s["rate_to_close"] for s in got["stages"]] == want["rates"], where
+    assert got["close_rate"] == want["close_rate"], where
+    assert got["sale_value"]["sum"] == want["value_sum"], where
+    assert got["sale_value"]["average"] == want["value_avg"], where
+    if want["close_s"] is None:
+        assert got["average_time_to_close_s"] is None, where
+    else:
+        assert got["average_time_to_close_s"] == pytest.approx(want["close_s"], abs=1e-6), where
+    assert got["forecast"]["conversions"] == pytest.approx(want["forecast"], abs=1e-9), where
+    assert got["forecast"]["value"] == pytest.approx(want["forecast_value"], abs=1e-6), where
