@@ -50,6 +50,7 @@ BREAKDOWNS: tuple[tuple[str, str], ...] = (
     ("os", "Operating system"),
     ("landing", "Landing page"),
     ("referrer", "Referrer"),
+    ("prop.product", "Product"),
 )
 INTERVALS = ("day", "week", "month")
 DEFAULT_INTERVAL = "week"  # 12 weeks by default: a readable trend, and cheaper than 30 days

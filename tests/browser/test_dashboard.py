@@ -194,7 +194,7 @@ def test_marketer_flow(
     page.get_by_role("link", name="Remove filter Keyword: shoes").click()
     page.get_by_label("Break down by").select_option("campaign")
     page.get_by_role("button", name="Apply").click()
-    page.wait_for_selector("#breakdown")
+    page.wait_for_selector("#breakdown-results")
     spring = page.locator('[data-breakdown-value="spring"]')
     autumn = page.locator('[data-breakdown-value="autumn"]')
     assert "3 persons" in spring.inner_text()

@@ -69,6 +69,20 @@ def test_breakdown_by_campaign_shows_each_funnel(logged_in: FlaskClient, traffic
     assert 'data-breakdown-value="autumn"' in html
     spring = html[html.index('data-breakdown-value="spring"') :]
     assert "3 persons" in spring[:400]
+    assert "only this</a>" in spring[:600]  # campaign is a person filter: one click narrows
+
+
+def test_breakdown_by_product(logged_in: FlaskClient, traffic: Site) -> None:
+    base = f"/sites/{traffic.key}/report"
+    assert '<option value="prop.product">Product</option>' in logged_in.get(base).data.decode()
+    html = logged_in.get(f"{base}?breakdown=prop.product").data.decode()
+    assert ">By product</h2>" in html
+    # Only a1 bought (the purchase carries the product); the others never carried one.
+    shoe = html[html.index('data-breakdown-value="shoe"') :]
+    assert "1 person ·" in shoe[:400]
+    assert 'data-breakdown-value=""' in html
+    # A product filter restricts events, not persons: no "only this" for a property.
+    assert "only this" not in html[html.index('id="breakdown-results"') :]
 
 
 @pytest.mark.parametrize(
@@ -274,3 +288,30 @@ def test_repeat_reports_are_cached_until_new_events_arrive(
     # A new event changes the site's data version: the next view is fresh, not cached.
     insert_events(store, journey_events(traffic.key, [{"id": "late", "campaign": "spring"}]))
     assert stage_persons(logged_in.get(url).data.decode()) == [4, 2, 1, 1]
+
+
+def test_pages_have_unique_ids(logged_in: FlaskClient, traffic: Site) -> None:
+    """Labels, anchors and scripts find elements by id: no page may use one twice (the
+    breakdown results once shared theirs with the breakdown picker)."""
+    base = f"/sites/{traffic.key}"
+    fid = re.search(r"/funnels/(\d+)/edit", logged_in.get(f"{base}/funnels").data.decode())
+    assert fid
+    for url in (
+        f"{base}/report?breakdown=campaign&panels=inline",
+        f"{base}/report?breakdown=prop.product&interval=day",
+        f"{base}/report/trends",
+        f"{base}/report/pipeline",
+        f"{base}/persons?stage=response&status=dropped",
+        f"{base}/persons/a1",
+        f"{base}/funnels",
+        f"{base}/funnels/{fid.group(1)}/edit",
+        f"{base}/setup",
+        f"{base}/links",
+        "/sites",
+        "/settings",
+    ):
+        response = logged_in.get(url)
+        assert response.status_code == 200, url
+        ids = re.findall(r'\sid="([^"]+)"', response.data.decode())
+        assert ids, url
+        assert sorted({i for i in ids if ids.count(i) > 1}) == [], url

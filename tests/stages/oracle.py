@@ -165,6 +165,8 @@ class Outcome:
     # For the pipeline: the start of the latest attempt reaching the furthest stage, the start
     # of the earliest attempt reaching the last stage, and the value of the event that filled
     # the last stage on it (in `any` mode: the anchor, twice, and the first last-stage match).
+    # Each property's value on the person's first event in range carrying it (breakdowns).
+    props: dict[str, str] = field(default_factory=dict)
     last_start: int | None = None
     close_start: int | None = None
     sale_value: float | None = None
@@ -312,7 +314,13 @@ def outcomes(
             attrs[f] = str(raw(touch, f)[1]) if touch else ""
         for f, col in FIRST.items():
             attrs[f] = str(ranged[0].event.get(col, ""))
-        result[pid] = Outcome(inf, hit, tk, tprev, skipped, ranged[0].t, attrs, **facts)
+        props: dict[str, str] = {}
+        for ev in ranged:
+            for name, value in (ev.event.get("props") or {}).items():
+                props.setdefault(name, str(value))
+        result[pid] = Outcome(
+            inf, hit, tk, tprev, skipped, ranged[0].t, attrs, props=props, **facts
+        )
     return result
 
 
@@ -389,7 +397,10 @@ def report(
     if breakdown:
         groups: dict[str, list[Outcome]] = defaultdict(list)
         for o in selected:
-            groups[o.attrs[breakdown]].append(o)
+            if breakdown.startswith("prop."):
+                groups[o.props.get(breakdown[5:], "")].append(o)
+            else:
+                groups[o.attrs[breakdown]].append(o)
         ranked = sorted(groups, key=lambda v: (-len(groups[v]), v))
         top = ranked[:limit]
         merged: dict[str, list[Outcome]] = {v: groups[v] for v in top}

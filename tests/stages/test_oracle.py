@@ -167,7 +167,7 @@ def _compare_stages(got: list[dict[str, Any]], want: list[dict[str, Any]], conte
     sets=st.lists(event_set(), min_size=BATCH, max_size=BATCH),
     event_filters=st.sampled_from(EVENT_FILTERS),
     person_filters=st.sampled_from(PERSON_FILTERS),
-    breakdown=st.sampled_from([None, None, "campaign", "device", "landing", "source"]),
+    breakdown=st.sampled_from([None, None, "campaign", "device", "landing", "source", "prop.n"]),
     limit=st.sampled_from([1, 2, 10]),
     window_override=st.sampled_from([None, None, 600]),
 )
@@ -197,7 +197,7 @@ def test_engine_matches_oracle(
 @given(
     d=definition(),
     sets=st.lists(dense_event_set(), min_size=BATCH, max_size=BATCH),
-    breakdown=st.sampled_from([None, "campaign", "landing"]),
+    breakdown=st.sampled_from([None, "campaign", "landing", "prop.n"]),
     window=st.sampled_from([1800, 3600]),
 )
 def test_engine_matches_oracle_at_window_edges(

@@ -226,6 +226,51 @@ def test_filters_and_breakdown(client: FlaskClient, site: Site, auth: dict) -> N
     }
 
 
+def test_breakdown_by_a_property(client: FlaskClient, site: Site, auth: dict) -> None:
+    """A property breakdown takes the value on the person's first event in range that carries
+    the property (the first product looked at), whichever stage that event matches."""
+    events = [
+        # a: lands without a product, then looks at boots, then at shoes, and buys.
+        ev(site, "a", "pageview", M),
+        ev(site, "a", "click", 2 * M, props={"product": "boots"}),
+        ev(site, "a", "event", 3 * M, props={"product": "shoes"}),
+        # b: shoes from the start (an empty value still counts as carrying the property).
+        ev(site, "b", "pageview", M, props={"product": "shoes", "plan": "pro"}),
+        ev(site, "b", "click", 2 * M, props={"product": "boots"}),
+        # c: a product only before the range: it is not c's attribution.
+        ev(site, "c", "pageview", -M, props={"product": "socks"}),
+        ev(site, "c", "pageview", M),
+        # d: an empty product value carried on its first event.
+        ev(site, "d", "pageview", M, props={"product": ""}),
+        ev(site, "d", "click", 2 * M, props={"product": "hats"}),
+    ]
+    body = report(client, site, auth, events, breakdown="prop.product")
+    assert body["breakdown_field"] == "prop.product"
+    assert {b["value"]: persons(b) for b in body["breakdown"]} == {
+        "boots": [1, 1, 1],
+        "shoes": [1, 1, 0],
+        "": [2, 1, 0],
+    }
+    # `product` is the dashboard's name for the same dimension.
+    again = report(client, site, auth, [], breakdown="product")
+    assert again["breakdown"] == body["breakdown"]
+    # Top N and "other" work as for any field; the CSV carries the values.
+    top = report(client, site, auth, [], breakdown="prop.product", limit="1")
+    assert {b["value"]: persons(b) for b in top["breakdown"]} == {
+        "": [2, 1, 0],
+        "other": [2, 2, 1],
+    }
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
+        "id"
+    ]
+    csv = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/report.csv",
+        query_string={**RANGE, "breakdown": "prop.product"},
+        headers=auth,
+    ).get_data(as_text=True)
+    assert "\nboots,buy," in csv
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -236,6 +281,8 @@ def test_filters_and_breakdown(client: FlaskClient, site: Site, auth: dict) -> N
         {"window": "5y"},
         {"filter": "url"},
         {"breakdown": "url"},
+        {"breakdown": "prop." + "x" * 201},
+        {"breakdown": "prop."},
         {"filter": "nope:equals:x"},
     ],
 )

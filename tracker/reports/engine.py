@@ -22,7 +22,7 @@ from typing import Any
 from tracker.clickhouse import Store
 from tracker.reports.query import ReportQuery
 from tracker.stages.compile import column_for, compile_conditions, compile_mask
-from tracker.stages.fields import ATTRIBUTION_FIELDS
+from tracker.stages.fields import ATTRIBUTION_FIELDS, is_prop, prop_name
 from tracker.stages.operators import OPERATORS, Params
 
 # Attribution columns: first marketing touch, and first event in range.
@@ -89,8 +89,14 @@ def has_identities(store: Store, site_key: str | list[str]) -> bool:
     return bool(store.scalar(sql, params.values))
 
 
+# The per-person column of a property breakdown (a report has at most one breakdown).
+PROP_ATTR = "attr_breakdown_prop"
+
+
 def attr_expr(field: str) -> str:
-    """The per-person column holding an attribution field."""
+    """The per-person column holding an attribution field, or the breakdown's property."""
+    if is_prop(field):
+        return PROP_ATTR
     if field not in ALL_ATTRS:
         raise ValueError(f"not an attribution field: {field}")
     return f"attr_{field}"
@@ -98,7 +104,7 @@ def attr_expr(field: str) -> str:
 
 def needed_attrs(query: ReportQuery) -> set[str]:
     fields = {c["field"] for c in query.person_filters if c["field"] in ATTRIBUTION_FIELDS}
-    if query.breakdown:
+    if query.breakdown and not is_prop(query.breakdown):
         fields.add(query.breakdown)
     return fields
 
@@ -215,6 +221,16 @@ def build_plan(
     if any(name in TOUCH_FIELDS for name in wanted):
         # `touch` is stored at insert (schema 0002): any of the touch columns is non-empty.
         attr_cols.append("e.touch AS has_touch")
+    if query.breakdown and is_prop(query.breakdown):
+        # A property is attributed like a marketing touch: from the person's first event in
+        # range that carries it (e.g. the first product looked at).
+        key = params.add(prop_name(query.breakdown), "String")
+        attr_cols.append(f"e.props[{key}] AS c_breakdown_prop")
+        attr_cols.append(f"mapContains(e.props, {key}) AS has_breakdown_prop")
+        attr_aggs.append(
+            f"argMinIf(c_breakdown_prop, vkey, in_range AND has_breakdown_prop) AS {PROP_ATTR}"
+        )
+        attr_names.append(PROP_ATTR)
     attr_select = "".join(f"{c},\n" for c in attr_cols)
     attr_agg_select = "".join(f"{c},\n" for c in attr_aggs)
 

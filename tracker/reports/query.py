@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from tracker.models import Site
 from tracker.stages.definitions import MODES, DefinitionError, _Collector, parse_window
 from tracker.stages.definitions import _condition as check_condition
-from tracker.stages.fields import ATTRIBUTION_FIELDS, canonical_field
+from tracker.stages.fields import ATTRIBUTION_FIELDS, canonical_field, is_known, is_prop
 
 DEFAULT_DAYS = 30
 MAX_RANGE_DAYS = 5 * 366
@@ -157,10 +157,12 @@ def parse_report_query(args: Mapping[str, Any], site: Site | None = None) -> Rep
     breakdown = args.get("breakdown")
     if breakdown:
         name = canonical_field(str(breakdown))
-        if name not in ATTRIBUTION_FIELDS:
+        if name == "product":  # the dashboard's product dimension is the property
+            name = "prop.product"
+        if name not in ATTRIBUTION_FIELDS and not (is_prop(name) and is_known(name)):
             raise QueryError(
                 f"breakdown must be one of {', '.join(sorted(ATTRIBUTION_FIELDS))}, "
-                f"got {breakdown!r}"
+                f"or prop.<name> (at most 200 characters), got {breakdown!r}"
             )
         query.breakdown = name
     limit = args.get("limit")
