@@ -56,7 +56,8 @@ INTERVALS = ("day", "week", "month")
 DEFAULT_INTERVAL = "week"  # 12 weeks by default: a readable trend, and cheaper than 30 days
 # Arguments that belong in shared links (everything else, like csrf or paging, is dropped).
 KEPT = (
-    "funnel", "range", "from", "to", "mode", "window", "breakdown", "interval", "filter",
+    "funnel", "range", "from", "to", "mode", "window", "breakdown", "segment", "limit",
+    "interval", "filter",
     *(name for name, _ in NAMED_FILTERS),
 )  # fmt: skip
 
@@ -82,7 +83,9 @@ def clean_args(args: MultiDict[str, str]) -> MultiDict[str, str]:
     out: MultiDict[str, str] = MultiDict()
     for key in KEPT:
         for value in args.getlist(key):
-            if value.strip():
+            if key == "segment":
+                out.add(key, value)  # a breakdown value as it is: "" is the "(none)" group
+            elif value.strip():
                 out.add(key, value.strip())
     return out
 
@@ -124,21 +127,27 @@ def url_with(base: str, args: MultiDict[str, str], **changes: Any) -> str:
             out.setlist(key, [str(v) for v in value])
         else:
             out.setlist(key, [str(value)])
+    if "breakdown" not in out:
+        out.poplist("segment")  # a breakdown value means nothing without its breakdown
     order = {key: i for i, key in enumerate(KEPT)}
     items = sorted(out.items(multi=True), key=lambda kv: order.get(kv[0], len(order)))
     query = urlencode(items)
     return f"{base}?{query}" if query else base
 
 
-def chips(args: MultiDict[str, str], base: str) -> list[dict[str, str]]:
-    """Active filters, each with a link that removes just that one."""
+def chips(args: MultiDict[str, str], base: str, **keep: Any) -> list[dict[str, str]]:
+    """Active filters, each with a link that removes just that one (`keep`: arguments of the
+    page itself that the links carry along, such as the persons list's stage)."""
     labels = dict(NAMED_FILTERS)
     result = []
     for key, label in labels.items():
         for value in args.getlist(key):
             remaining = [v for v in args.getlist(key) if v != value]
             result.append(
-                {"label": f"{label}: {value}", "remove": url_with(base, args, **{key: remaining})}
+                {
+                    "label": f"{label}: {value}",
+                    "remove": url_with(base, args, **keep, **{key: remaining}),
+                }
             )
     for spec in args.getlist("filter"):
         remaining = [v for v in args.getlist("filter") if v != spec]
@@ -147,7 +156,16 @@ def chips(args: MultiDict[str, str], base: str) -> list[dict[str, str]]:
         result.append(
             {
                 "label": f"{field} {op.replace('_', ' ')} {value}".strip(),
-                "remove": url_with(base, args, filter=remaining),
+                "remove": url_with(base, args, **keep, filter=remaining),
+            }
+        )
+    if "segment" in args and args.get("breakdown"):
+        field = args["breakdown"]
+        label = dict(BREAKDOWNS).get(field, field)
+        result.append(
+            {
+                "label": f"{label}: {args['segment'] or '(none)'}",
+                "remove": url_with(base, args, **keep, segment=None),
             }
         )
     return result

@@ -116,26 +116,28 @@ def _query(site: Site, args: MultiDict[str, str], explicit_range: bool = True) -
 
 
 def _with_links(
-    site: Site, args: MultiDict[str, str], stages: list[dict[str, Any]]
+    site: Site,
+    args: MultiDict[str, str],
+    stages: list[dict[str, Any]],
+    linked: bool = True,
+    **narrow: Any,
 ) -> list[dict[str, Any]]:
-    """Stages plus the drill-down links the chart and table use."""
+    """Stages plus the drill-down links the chart and table use (`narrow`: more arguments
+    for the persons list, such as a breakdown's segment; no links unless `linked`)."""
     base = url_for("dashboard.persons", site_key=site.key)
     out = []
     for stage in stages:
         persons = stage.get("persons") or 0
         dropped = stage.get("dropoff") or 0
-        out.append(
-            {
-                **stage,
-                "dropoff_rate": (dropped / persons) if persons else None,
-                "href_reached": report_args.url_with(
-                    base, args, stage=stage["key"], status="reached"
-                ),
-                "href_dropped": report_args.url_with(
-                    base, args, stage=stage["key"], status="dropped"
-                ),
-            }
-        )
+        links = {
+            f"href_{status}": report_args.url_with(
+                base, args, stage=stage["key"], status=status, **narrow
+            )
+            if linked
+            else None
+            for status in ("reached", "dropped")
+        }
+        out.append({**stage, "dropoff_rate": (dropped / persons) if persons else None, **links})
     return out
 
 
@@ -199,7 +201,10 @@ def report(site_key: str) -> ResponseReturnValue:
     result["stages"] = _with_links(site, args, result["stages"])
     named = {name for name, _ in report_args.NAMED_FILTERS}
     for item in result.get("breakdown") or []:
-        item["stages"] = _with_links(site, args, item["stages"])
+        # Each group's figures open the persons of that group; "other" merges many values.
+        item["stages"] = _with_links(
+            site, args, item["stages"], linked=item["value"] != "other", segment=item["value"]
+        )
         field = result.get("breakdown_field")
         # "Only this" narrows the report to one value; "other" is not a value.
         if field in named and item["value"] != "other":
@@ -340,6 +345,9 @@ def persons(site_key: str) -> ResponseReturnValue:
         "page": page,
         "url_with": report_args.url_with,
         "stage_names": {s["key"]: s["name"] for s in definition["stages"]},
+        "chips": report_args.chips(
+            args, url_for("dashboard.persons", site_key=site.key), stage=stage, status=status
+        ),
         "error": None,
         "result": None,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from html import unescape
 
 import pytest
 from dash_helpers import XSS, insert_events, journey_events
@@ -70,6 +71,30 @@ def test_breakdown_by_campaign_shows_each_funnel(logged_in: FlaskClient, traffic
     spring = html[html.index('data-breakdown-value="spring"') :]
     assert "3 persons" in spring[:400]
     assert "only this</a>" in spring[:600]  # campaign is a person filter: one click narrows
+
+
+def test_breakdown_figures_open_that_groups_persons(logged_in: FlaskClient, traffic: Site) -> None:
+    base = f"/sites/{traffic.key}"
+    html = logged_in.get(f"{base}/report?breakdown=campaign&limit=1").data.decode()
+    spring = html[html.index('data-breakdown-value="spring"') :]
+    spring = spring[: spring.index("</section>")]
+    # The spring funnel's "Response" bar opens spring's responders (a1, a2), not everyone's.
+    links = re.findall(r'<a href="([^"]*status=reached[^"]*)"', spring)
+    response = next(unescape(u) for u in links if "stage=response" in u)
+    assert "breakdown=campaign" in response and "segment=spring" in response
+    page = logged_in.get(response).data.decode()
+    people = re.findall(r'href="[^"]*/persons/([^"?]+)[^"]*" data-person>', page)
+    assert sorted(people) == ["a1", "a2"]
+    # The list says which group it shows; removing that keeps the stage and status.
+    assert "Campaign: spring" in page
+    chip = re.search(r'href="([^"]+)" aria-label="Remove filter Campaign: spring"', page)
+    assert chip and "segment" not in chip.group(1) and "stage=response" in unescape(chip.group(1))
+    back = re.search(r'href="([^"]+)">← Back to the report', page)
+    assert back and "segment" not in back.group(1)
+    # "other" merges many values: its funnel has no persons links.
+    other = html[html.index('data-breakdown-value="other"') :]
+    other = other[: other.index("</section>")]
+    assert "status=" not in other
 
 
 def test_breakdown_by_product(logged_in: FlaskClient, traffic: Site) -> None:

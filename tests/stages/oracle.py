@@ -368,6 +368,12 @@ def stage_stats(outs: list[Outcome], definition: dict[str, Any]) -> list[dict[st
     return stats
 
 
+def breakdown_value(o: Outcome, breakdown: str) -> str:
+    if breakdown.startswith("prop."):
+        return o.props.get(breakdown[5:], "")
+    return o.attrs[breakdown]
+
+
 def person_filter_ok(o: Outcome, filters: list[dict[str, Any]]) -> bool:
     for cond in filters:
         fake = {"x": o.attrs[cond["field"]]}
@@ -397,10 +403,7 @@ def report(
     if breakdown:
         groups: dict[str, list[Outcome]] = defaultdict(list)
         for o in selected:
-            if breakdown.startswith("prop."):
-                groups[o.props.get(breakdown[5:], "")].append(o)
-            else:
-                groups[o.attrs[breakdown]].append(o)
+            groups[breakdown_value(o, breakdown)].append(o)
         ranked = sorted(groups, key=lambda v: (-len(groups[v]), v))
         top = ranked[:limit]
         merged: dict[str, list[Outcome]] = {v: groups[v] for v in top}

@@ -251,6 +251,10 @@ def iso_ms(t: int | None) -> str | None:
     events=st.integers(4, 24).flatmap(lambda n: st.tuples(*[event(i) for i in range(n)])),
     event_filters=st.sampled_from(EVENT_FILTERS),
     person_filters=st.sampled_from(PERSON_FILTERS),
+    # A breakdown group's persons (its funnel's drill-down): "" is the group without a value.
+    segment=st.sampled_from(
+        [None, None, ("campaign", "c1"), ("campaign", ""), ("prop.n", "3"), ("prop.n", "")]
+    ),
 )
 def test_persons_lists_match_oracle(
     store: Store,
@@ -258,6 +262,7 @@ def test_persons_lists_match_oracle(
     events: tuple[dict[str, Any], ...],
     event_filters: list[dict[str, Any]],
     person_filters: list[dict[str, Any]],
+    segment: tuple[str, str] | None,
 ) -> None:
     """The drill-down behind every figure: who reached, dropped at or skipped each stage,
     with their last stage, stage time, first event and attribution, exactly as the oracle."""
@@ -265,13 +270,17 @@ def test_persons_lists_match_oracle(
     rows = [{**e, "site_id": site.key} for e in events]
     load(store, rows)
     query = ReportQuery(DAY, DAY, event_filters=event_filters, person_filters=person_filters)
+    if segment:
+        query.breakdown, query.segment = segment
     outs = oracle.outcomes(
         rows, d, d["mode"], d["window"], query.start_ms, query.end_ms, event_filters
     )
     selected = {
         pid: o
         for pid, o in outs.items()
-        if o.in_funnel and oracle.person_filter_ok(o, person_filters)
+        if o.in_funnel
+        and oracle.person_filter_ok(o, person_filters)
+        and (segment is None or oracle.breakdown_value(o, segment[0]) == segment[1])
     }
     keys = [s["key"] for s in d["stages"]]
     n = len(keys)

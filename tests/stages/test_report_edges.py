@@ -271,6 +271,47 @@ def test_breakdown_by_a_property(client: FlaskClient, site: Site, auth: dict) ->
     assert "\nboots,buy," in csv
 
 
+def test_persons_of_one_breakdown_group(client: FlaskClient, site: Site, auth: dict) -> None:
+    """`segment` narrows to one breakdown group: the persons list behind that group's funnel."""
+    events = [
+        ev(site, "a", "pageview", M, utm_campaign="spring"),
+        ev(site, "a", "click", 2 * M),
+        ev(site, "b", "pageview", M, utm_campaign="spring"),
+        ev(site, "c", "pageview", M, utm_campaign="fall"),
+        ev(site, "c", "click", 2 * M),
+        ev(site, "d", "pageview", M),
+        ev(site, "d", "click", 2 * M),
+    ]
+    body = report(client, site, auth, events, breakdown="campaign")
+    groups = {b["value"]: persons(b) for b in body["breakdown"]}
+    assert groups == {"spring": [2, 1, 0], "fall": [1, 1, 0], "": [1, 1, 0]}
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
+        "id"
+    ]
+    base = f"/api/v1/sites/{site.key}/funnels/{fid}"
+
+    def ids(**args: str) -> list[str]:
+        res = client.get(f"{base}/persons", query_string={**RANGE, **args}, headers=auth)
+        assert res.status_code == 200, res.get_json()
+        return sorted(p["id"] for p in res.get_json()["persons"])
+
+    assert ids(stage="visit", status="reached", breakdown="campaign", segment="spring") == [
+        "a",
+        "b",
+    ]
+    assert ids(stage="visit", status="dropped", breakdown="campaign", segment="spring") == ["b"]
+    assert ids(stage="click", status="reached", breakdown="campaign", segment="") == ["d"]
+    assert ids(stage="click", status="reached", breakdown="campaign", segment="winter") == []
+    # The report narrowed to one group has that group's figures.
+    one = report(client, site, auth, [], breakdown="campaign", segment="fall")
+    assert persons(one) == [1, 1, 0]
+    res = client.get(
+        f"{base}/persons", query_string={**RANGE, "stage": "visit", "segment": "x"}, headers=auth
+    )
+    assert res.status_code == 400
+    assert "segment needs a breakdown" in res.get_json()["detail"]
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -121,6 +121,9 @@ def person_filter_sql(query: ReportQuery, params: Params) -> str:
         expr = attr_expr(field)
         col = type(col)(expr, f"({expr} != '')", False)
         parts.append(op.compile(col, cond.get("value"), params))
+    if query.breakdown and query.segment is not None:
+        # One group of the breakdown (a drill-down from its funnel), by the same attribution.
+        parts.append(f"{attr_expr(query.breakdown)} = {params.add(query.segment, 'String')}")
     return " AND ".join(parts) if parts else "1"
 
 

@@ -42,6 +42,8 @@ class ReportQuery:
     event_filters: list[dict[str, Any]] = field(default_factory=list)
     breakdown: str | None = None
     breakdown_limit: int = DEFAULT_BREAKDOWN_LIMIT
+    # One breakdown value ("" for persons without one): only the persons in that group.
+    segment: str | None = None
     # False when from/to were not given: trends and pipeline then pick their own default span.
     explicit_range: bool = True
 
@@ -165,6 +167,11 @@ def parse_report_query(args: Mapping[str, Any], site: Site | None = None) -> Rep
                 f"or prop.<name> (at most 200 characters), got {breakdown!r}"
             )
         query.breakdown = name
+    segment = args.get("segment")
+    if segment is not None:
+        if not query.breakdown:
+            raise QueryError("segment needs a breakdown: the field whose value it is")
+        query.segment = str(segment)
     limit = args.get("limit")
     if limit not in (None, ""):
         try:
