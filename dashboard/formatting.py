@@ -101,6 +101,8 @@ def cell(row: Any, key: str, tz: str = "UTC") -> str:
     value = row.get(key) if isinstance(row, dict) else None
     if value is None:
         return ""
+    if key.startswith("prop."):
+        return str(value)  # a property's text, whatever its name suggests
     if key.endswith(("_at", "_seen", "_ts")) or key in ("ts", "time"):
         return localtime(value, tz)
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -362,7 +362,8 @@ def persons(site_key: str) -> ResponseReturnValue:
     except (reports.QueryError, ValueError) as exc:
         context["error"] = str(exc)
         return render_template("persons.html", **context), 400
-    context.update(result=result, query=query, columns=_person_columns(result.get("persons", [])))
+    columns = _person_columns(result.get("persons", []), query.breakdown or "")
+    context.update(result=result, query=query, columns=columns)
     return render_template("persons.html", **context)
 
 
@@ -381,11 +382,16 @@ PERSON_COLUMNS = (
 )
 
 
-def _person_columns(people: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """The person attributes worth a column, in a readable order."""
+def _person_columns(people: list[dict[str, Any]], breakdown: str = "") -> list[tuple[str, str]]:
+    """The person attributes worth a column, in a readable order; a property breakdown's
+    value (e.g. the product) comes right after the furthest stage."""
     if not people:
         return []
-    return [(key, label) for key, label in PERSON_COLUMNS if key in people[0]]
+    columns = [(key, label) for key, label in PERSON_COLUMNS if key in people[0]]
+    if breakdown.startswith("prop.") and breakdown in people[0]:
+        label = dict(report_args.BREAKDOWNS).get(breakdown, breakdown)
+        columns.insert(2, (breakdown, label))
+    return columns
 
 
 CSV_PAGE = 1000

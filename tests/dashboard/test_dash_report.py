@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
@@ -108,6 +109,36 @@ def test_breakdown_by_product(logged_in: FlaskClient, traffic: Site) -> None:
     assert 'data-breakdown-value=""' in html
     # A product filter restricts events, not persons: no "only this" for a property.
     assert "only this" not in html[html.index('id="breakdown-results"') :]
+    # The persons behind the product's funnel show the product as a column.
+    people = logged_in.get(
+        f"/sites/{traffic.key}/persons?stage=trace&status=reached&breakdown=prop.product"
+    ).data.decode()
+    assert '<th scope="col">Product</th>' in people
+    row = people[people.index('href="/sites/' + traffic.key + "/persons/a1") :]
+    assert "<td>shoe</td>" in row[: row.index("</tr>")]
+
+
+def test_property_column_is_text(logged_in: FlaskClient, traffic: Site, store: Store) -> None:
+    """A property named like a time (`created_at`) is shown as stored, not as a time."""
+    insert_events(
+        store,
+        [
+            {
+                "site_id": traffic.key,
+                "visitor_id": "a2",
+                "type": "event",
+                "name": "misc",
+                "ts": datetime.now(UTC) - timedelta(days=1),
+                "props": {"created_at": "2026-01-01"},
+            }
+        ],
+    )
+    html = logged_in.get(
+        f"/sites/{traffic.key}/persons?stage=trace&status=reached&breakdown=prop.created_at"
+    ).data.decode()
+    assert '<th scope="col">prop.created_at</th>' in html
+    row = html[html.index('href="/sites/' + traffic.key + "/persons/a2") :]
+    assert "<td>2026-01-01</td>" in row[: row.index("</tr>")]
 
 
 @pytest.mark.parametrize(

@@ -269,6 +269,14 @@ def test_breakdown_by_a_property(client: FlaskClient, site: Site, auth: dict) ->
         headers=auth,
     ).get_data(as_text=True)
     assert "\nboots,buy," in csv
+    # Each person listed carries the property's attributed value.
+    res = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/persons",
+        query_string={**RANGE, "stage": "visit", "status": "reached", "breakdown": "product"},
+        headers=auth,
+    )
+    listed = {p["id"]: p["prop.product"] for p in res.get_json()["persons"]}
+    assert listed == {"a": "boots", "b": "shoes", "c": "", "d": ""}
 
 
 def test_persons_of_one_breakdown_group(client: FlaskClient, site: Site, auth: dict) -> None:

@@ -18,6 +18,7 @@ from tracker.reports.engine import (
 )
 from tracker.reports.query import QueryError, ReportQuery
 from tracker.stages.compile import compile_mask
+from tracker.stages.fields import is_prop
 from tracker.stages.operators import Params
 
 STATUSES = ("reached", "dropped", "skipped")
@@ -84,16 +85,18 @@ def funnel_persons(
     attributes = _attributes(
         store, site, definition, query, [str(r[0]) for r in rows], identities, timer
     )
+    # A property breakdown's value is one more attribute of each person (e.g. the product).
+    fields = _person_fields(query)
     persons = []
     for person, first_ms, last, at, _ in rows:
-        attrs = attributes.get(str(person), ("",) * len(ALL_ATTRS))
+        attrs = attributes.get(str(person), ("",) * len(fields))
         item: dict[str, Any] = {
             "id": person,
             "first_seen": iso(int(first_ms)),
             "last_stage": keys[last - 1] if last else None,
             "reached_at": iso(int(at)) if status != "skipped" and at else None,
         }
-        item.update(dict(zip(ALL_ATTRS, attrs, strict=True)))
+        item.update(dict(zip(fields, attrs, strict=True)))
         persons.append(item)
     return {
         "stage": stage,
@@ -105,6 +108,14 @@ def funnel_persons(
         "range": query.range_dict(),
         "sql_ms": timer.ms,
     }
+
+
+def _person_fields(query: ReportQuery) -> tuple[str, ...]:
+    """The attributes listed per person: every attribution field, plus the value of a
+    property breakdown (e.g. `prop.product`)."""
+    if query.breakdown and is_prop(query.breakdown):
+        return (*ALL_ATTRS, query.breakdown)
+    return ALL_ATTRS
 
 
 def _attributes(
@@ -139,7 +150,7 @@ def _attributes(
         identities=identities,
         visitors=visitors,
     )
-    sql = f"""SELECT person, ({", ".join(attr_expr(f) for f in ALL_ATTRS)})
+    sql = f"""SELECT person, ({", ".join(attr_expr(f) for f in _person_fields(query))})
         FROM ({plan.sql}) WHERE person IN {params.add(persons, "Array(String)")}"""
     return {str(p): tuple(a) for p, a in timer.rows(store, sql, params.values)}
 
