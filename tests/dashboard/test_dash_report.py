@@ -44,6 +44,9 @@ def test_report_counts(logged_in: FlaskClient, traffic: Site) -> None:
     html = logged_in.get(f"/sites/{traffic.key}/report").data.decode()
     assert stage_persons(html) == [5, 3, 2, 1]
     assert 'id="kpi-persons">5<' in html
+    # Time to convert: each stage's median and p90 from the person's first click.
+    cells = re.findall(r"<td class=\"num\" data-from-first-click>([^<]*)</td>", html)
+    assert cells == ["0 s · 0 s", "5 min · 5 min", "10 min · 10 min", "15 min · 15 min"]
 
 
 def test_filters_live_in_the_url(logged_in: FlaskClient, traffic: Site) -> None:
