@@ -96,6 +96,19 @@ def localtime(value: Any, tz: str | None = "UTC", fmt: str = "%Y-%m-%d %H:%M") -
     return moment.astimezone(zone(tz)).strftime(fmt)
 
 
+def clock(value: Any, tz: str | None = "UTC", now: datetime | None = None) -> str:
+    """A recent time in the site's zone: the time of day when it is today there, else the
+    date too (a list of the last events can reach back days)."""
+    moment = to_datetime(value)
+    if moment is None:
+        return localtime(value, tz)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(zone(tz))
+    today = (now or datetime.now(UTC)).astimezone(zone(tz)).date()
+    return local.strftime("%H:%M:%S" if local.date() == today else "%Y-%m-%d %H:%M:%S")
+
+
 def cell(row: Any, key: str, tz: str = "UTC") -> str:
     """A table cell: times in the site's zone, numbers with separators, text as is."""
     value = row.get(key) if isinstance(row, dict) else None
@@ -128,6 +141,7 @@ def register(app: Flask) -> None:
         signed_percent=signed_percent,
         duration=duration,
         localtime=localtime,
+        clock=clock,
         safe_color=safe_color,
         cell=cell,
         pipeline_bar=pipeline_bar,

@@ -106,7 +106,7 @@ def recent_events(site_key: str) -> ResponseReturnValue:
     return jsonify(
         events=[
             {
-                "time": formatting.localtime(e["received_at"], site.timezone, "%H:%M:%S"),
+                "time": formatting.clock(e["received_at"], site.timezone),
                 "type": e["type"],
                 "name": e["name"],
                 "url": e["url"],

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
+import pytest
 from werkzeug.datastructures import MultiDict
 
 from dashboard import charts, report_args
-from dashboard.formatting import duration, localtime
+from dashboard.formatting import clock, duration, localtime
 
 
 def test_funnel_geometry_scales_to_the_largest_stage() -> None:
@@ -58,3 +59,18 @@ def test_formatting() -> None:
     assert duration(3725) == "1 h 2 min"
     assert duration(None) == "\u2013"
     assert localtime("2026-06-01T12:00:00", "Europe/Paris") == "2026-06-01 14:00"
+
+
+@pytest.mark.parametrize(
+    ("stored", "tz", "shown"),
+    [
+        ("2026-06-01T12:00:00", "UTC", "12:00:00"),  # today: the time is enough
+        ("2026-05-31T23:59:59", "UTC", "2026-05-31 23:59:59"),  # yesterday: with its date
+        ("2026-05-31T22:30:00", "Europe/Paris", "00:30:00"),  # already today in Paris
+        ("2026-06-01T01:00:00", "America/New_York", "2026-05-31 21:00:00"),  # not yet in NY
+        ("not a time", "UTC", "not a time"),
+    ],
+)
+def test_clock_shows_the_date_unless_today(stored: str, tz: str, shown: str) -> None:
+    now = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)
+    assert clock(stored, tz, now=now) == shown
