@@ -113,12 +113,9 @@ def test_breakdown_by_product(logged_in: FlaskClient, traffic: Site) -> None:
     # A product filter restricts events, not persons: no "only this" for a property.
     assert "only this" not in html[html.index('id="breakdown-results"') :]
     # The persons behind the product's funnel show the product as a column.
-    people = logged_in.get(
-        f"/sites/{traffic.key}/persons?stage=trace&status=reached&breakdown=prop.product"
-    ).data.decode()
+    people = reached_with(logged_in, traffic, "prop.product")
     assert '<th scope="col">Product</th>' in people
-    row = people[people.index('href="/sites/' + traffic.key + "/persons/a1") :]
-    assert "<td>shoe</td>" in row[: row.index("</tr>")]
+    assert "<td>shoe</td>" in person_row(people, "a1")
 
 
 def test_property_column_is_text(logged_in: FlaskClient, traffic: Site, store: Store) -> None:
@@ -136,12 +133,21 @@ def test_property_column_is_text(logged_in: FlaskClient, traffic: Site, store: S
             }
         ],
     )
-    html = logged_in.get(
-        f"/sites/{traffic.key}/persons?stage=trace&status=reached&breakdown=prop.created_at"
-    ).data.decode()
+    html = reached_with(logged_in, traffic, "prop.created_at")
     assert '<th scope="col">prop.created_at</th>' in html
-    row = html[html.index('href="/sites/' + traffic.key + "/persons/a2") :]
-    assert "<td>2026-01-01</td>" in row[: row.index("</tr>")]
+    assert "<td>2026-01-01</td>" in person_row(html, "a2")
+
+
+def reached_with(client: FlaskClient, site: Site, breakdown: str) -> str:
+    """The persons page of everyone who reached the first stage, with a breakdown."""
+    url = f"/sites/{site.key}/persons?stage=trace&status=reached&breakdown={breakdown}"
+    return client.get(url).data.decode()
+
+
+def person_row(html: str, person: str) -> str:
+    """The persons table row of one person."""
+    row = html[html.index(f"/persons/{person}?") :]
+    return row[: row.index("</tr>")]
 
 
 @pytest.mark.parametrize(
