@@ -161,6 +161,15 @@ def _render_editor(
     )
 
 
+@bp.get("/sites/<site_key>/funnels/<int:funnel_id>")
+@login_required
+def show_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
+    """A funnel's own URL (as in the API) opens its report."""
+    site = site_or_404(site_key)
+    _funnel_or_404(site, funnel_id)
+    return redirect(url_for("dashboard.report", site_key=site.key, funnel=funnel_id))
+
+
 @bp.route("/sites/<site_key>/funnels/<int:funnel_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:

@@ -329,6 +329,12 @@ def report_csv(site_key: str) -> ResponseReturnValue:
 def persons(site_key: str) -> ResponseReturnValue:
     """Drill-down: the persons who reached a stage, or dropped off after it."""
     site, args, funnel = _site_and_funnel(site_key)
+    wanted = request.args.get("person", "").strip()
+    if wanted:
+        # "Open a person's journey": any visitor or user id, looked up from this list.
+        person = reports.resolve_person(store_of(current_app), site, wanted)
+        journey_url = url_for("dashboard.journey", site_key=site.key, person_id=person)
+        return redirect(report_args.url_with(journey_url, args))
     definition = _definition(funnel)
     keys = [s["key"] for s in definition["stages"]]
     stage = request.args.get("stage", keys[0])

@@ -380,3 +380,40 @@ def test_pages_have_unique_ids(logged_in: FlaskClient, traffic: Site) -> None:
         ids = re.findall(r'\sid="([^"]+)"', response.data.decode())
         assert ids, url
         assert sorted({i for i in ids if ids.count(i) > 1}) == [], url
+
+
+def test_open_a_persons_journey_by_id(logged_in: FlaskClient, traffic: Site, store: Store) -> None:
+    base = f"/sites/{traffic.key}"
+    page = logged_in.get(f"{base}/persons?stage=trace&status=reached&campaign=spring").data
+    assert b'name="person"' in page and b'<label for="person-lookup">' in page
+    found = logged_in.get(f"{base}/persons?stage=trace&campaign=spring&person=%20a2%20")
+    assert found.status_code == 302
+    assert found.location == f"{base}/persons/a2?campaign=spring"
+    # A visitor id that identified later opens the person's whole (stitched) journey.
+    insert_events(
+        store,
+        [
+            {
+                "site_id": traffic.key,
+                "visitor_id": "phone-9",
+                "user_id": "customer-9",
+                "type": "pageview",
+                "ts": datetime.now(UTC) - timedelta(hours=1),
+            }
+        ],
+    )
+    stitched = logged_in.get(f"{base}/persons?person=phone-9")
+    assert stitched.location == f"{base}/persons/customer-9"
+    unknown = logged_in.get(f"{base}/persons?person=nobody")
+    assert unknown.location == f"{base}/persons/nobody"
+    assert b"No events for this person" in logged_in.get(unknown.location).data
+
+
+def test_a_funnels_url_opens_its_report(logged_in: FlaskClient, traffic: Site) -> None:
+    base = f"/sites/{traffic.key}"
+    fid = re.search(r"/funnels/(\d+)/edit", logged_in.get(f"{base}/funnels").data.decode())
+    assert fid
+    response = logged_in.get(f"{base}/funnels/{fid.group(1)}")
+    assert response.status_code == 302
+    assert response.location == f"{base}/report?funnel={fid.group(1)}"
+    assert logged_in.get(f"{base}/funnels/999999").status_code == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tracker.reports.csv_export import persons_csv, report_csv
 from tracker.reports.explore import stage_preview, top_values
-from tracker.reports.persons import funnel_persons, person_journey
+from tracker.reports.persons import funnel_persons, person_journey, resolve_person
 from tracker.reports.pipeline import funnel_pipeline
 from tracker.reports.query import QueryError, ReportQuery, parse_report_query
 from tracker.reports.report import funnel_report, funnel_reports_by_site
@@ -23,6 +23,7 @@ __all__ = [
     "person_journey",
     "persons_csv",
     "report_csv",
+    "resolve_person",
     "stage_preview",
     "top_values",
 ]

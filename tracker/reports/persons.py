@@ -155,6 +155,23 @@ def _attributes(
     return {str(p): tuple(a) for p, a in timer.rows(store, sql, params.values)}
 
 
+def resolve_person(store: Store, site: Site, any_id: str) -> str:
+    """The person id (the user id once identified, else the visitor id) for a visitor or a
+    user id, so that a lookup by either finds the whole stitched journey; the id unchanged
+    when no event carries it."""
+    params = Params()
+    site_cond = f"site_id = {params.add(site.key, 'String')}"
+    p_id = params.add(any_id, "String")
+    sql = f"""
+        SELECT {PERSON_EXPR} FROM events AS e
+        {identity_join(site_cond, one_site=True)}
+        WHERE e.{site_cond} AND (e.visitor_id = {p_id} OR e.user_id = {p_id})
+        LIMIT 1
+    """
+    rows = store.rows(sql, params.values)
+    return str(rows[0][0]) if rows else any_id
+
+
 def person_journey(
     store: Store, site: Site, definition: Any | None, person_id: str
 ) -> dict[str, Any]:
