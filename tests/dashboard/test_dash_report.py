@@ -298,6 +298,8 @@ def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> No
     trends = logged_in.get(f"{base}/trends?interval=day").data.decode()
     assert 'id="trends"' in trends and "Trends by day" in trends
     assert "Persons per stage by day" in trends  # the chart's title
+    # Today is under way: its figures are marked as partial, in the cards and the table.
+    assert trends.count("(so far)") == 4 + 1
     pipeline = logged_in.get(f"{base}/pipeline?campaign=spring").data.decode()
     assert 'id="pipeline"' in pipeline and "Close rate" in pipeline
     assert 'id="kpi-pipeline-entered">3<' in pipeline

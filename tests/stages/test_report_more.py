@@ -123,6 +123,7 @@ def test_trends_agree_with_per_day_reports(store: Store) -> None:
     query = parse_report_query({"from": "2026-02-01", "to": "2026-02-06"}, site)  # type: ignore[arg-type]
     trends = funnel_trends(store, site, definition, query, "day")  # type: ignore[arg-type]
     assert len(trends["periods"]) == 6
+    assert all(p["complete"] for p in trends["periods"])  # February is over
     previous = None
     for period in trends["periods"]:
         day = date.fromisoformat(period["start"])
@@ -233,3 +234,19 @@ def test_every_period_equals_its_own_report_in_every_mode(store: Store) -> None:
                 assert period["breakdown"] == alone["breakdown"], (mode, extra, day)
                 compared += alone["persons"]
     assert compared > 100  # the periods are not empty
+
+
+def test_a_period_under_way_is_marked(store: Store) -> None:
+    """The week (or month) holding today is not complete: its counts are so far only."""
+    from tracker.reports.query import today_in
+
+    site = SimpleNamespace(key=f"tw{uuid.uuid4().hex[:10]}", timezone="Pacific/Auckland")
+    today = today_in(site.timezone)
+    query = parse_report_query(
+        {"from": (today - timedelta(days=40)).isoformat(), "to": today.isoformat()},
+        site,  # type: ignore[arg-type]
+    )
+    for interval in ("day", "week", "month"):
+        periods = funnel_trends(store, site, template_definition(), query, interval)["periods"]  # type: ignore[arg-type]
+        assert [p["complete"] for p in periods] == [True] * (len(periods) - 1) + [False]
+        assert date.fromisoformat(periods[-1]["start"]) <= today

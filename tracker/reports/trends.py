@@ -13,7 +13,7 @@ from typing import Any
 from tracker.clickhouse import Store
 from tracker.models import Site
 from tracker.reports.common import ReportTimer, as_definition
-from tracker.reports.query import QueryError, ReportQuery, _epoch_ms
+from tracker.reports.query import QueryError, ReportQuery, _epoch_ms, today_in
 from tracker.reports.report import stage_counts_by_period
 
 INTERVALS = ("day", "week", "month")
@@ -66,6 +66,7 @@ def funnel_trends(
     bounds = [(_epoch_ms(a, tz), _epoch_ms(b, tz)) for a, b in spans]
     timer = ReportTimer()
     reports = stage_counts_by_period(store, site.key, definition, query, bounds, timer)
+    today = today_in(tz)
     periods: list[dict[str, Any]] = []
     previous: list[int] | None = None
     for (start, end), (start_ms, _) in zip(spans, bounds, strict=True):
@@ -88,6 +89,9 @@ def funnel_trends(
             {
                 "start": start.isoformat(),
                 "end": (end - timedelta(days=1)).isoformat(),
+                # A period still under way (it ends after today) holds only part of its
+                # events: comparing it with a whole one would read as a fall.
+                "complete": end <= today,
                 "persons": report["persons"],
                 "stages": stages,
             }
