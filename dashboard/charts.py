@@ -97,13 +97,31 @@ def histogram_geometry(buckets: list[dict[str, Any]], color: str = PALETTE[2]) -
     }
 
 
+def nice_scale(peak: float, whole: bool = True) -> tuple[float, float]:
+    """(top, step) of a value axis: 2-4 steps of 1, 2, 2.5 or 5 times a power of ten, the top
+    at or above `peak`; whole-number steps for counts (no "1,314.50" gridline)."""
+    if peak <= 0:
+        return 1.0, 1.0
+    raw = peak / 3
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = 10 * magnitude
+    for m in (1, 2, 2.5, 5):
+        if m * magnitude >= raw and not (whole and m == 2.5 and magnitude < 10):
+            step = m * magnitude
+            break
+    if whole:
+        step = float(max(1, math.ceil(step)))
+    return step * math.ceil(peak / step), step
+
+
 def line_geometry(
     periods: list[str], series: list[dict[str, Any]], value_format: str = "number"
 ) -> dict[str, Any]:
     """One polyline per series over the periods; the last value of each is written out."""
     width, height, left, right, top, bottom = 760, 240, 56, 130, 16, 40
     fmt = percent if value_format == "percent" else number
-    peak = max((_num(v) for s in series for v in s.get("values", [])), default=0.0) or 1.0
+    highest = max((_num(v) for s in series for v in s.get("values", [])), default=0.0)
+    peak, grid_step = nice_scale(highest, whole=value_format != "percent")
     n = len(periods)
     span_x = width - left - right
 
@@ -142,7 +160,8 @@ def line_geometry(
         placed.append(y)
     step = max(1, math.ceil(n / 8))
     ticks = [{"x": round(x_at(i), 1), "label": p} for i, p in enumerate(periods) if i % step == 0]
-    gridlines = [{"y": round(y_at(peak * f), 1), "label": fmt(peak * f)} for f in (0.0, 0.5, 1.0)]
+    levels = [grid_step * i for i in range(round(peak / grid_step) + 1)]
+    gridlines = [{"y": round(y_at(v), 1), "label": fmt(v)} for v in levels]
     return {
         "width": width,
         "height": height,

@@ -74,3 +74,40 @@ def test_formatting() -> None:
 def test_clock_shows_the_date_unless_today(stored: str, tz: str, shown: str) -> None:
     now = datetime(2026, 6, 1, 15, 0, tzinfo=UTC)
     assert clock(stored, tz, now=now) == shown
+
+
+@pytest.mark.parametrize(
+    ("peak", "whole", "top", "step"),
+    [
+        (2629, True, 3000, 1000),
+        (900, True, 1000, 500),
+        (853, True, 1000, 500),
+        (7, True, 10, 5),
+        (3, True, 3, 1),
+        (1, True, 1, 1),
+        (0, True, 1, 1),
+        (75, True, 75, 25),
+        (76, True, 100, 50),
+        (0.56, False, 0.6, 0.2),
+        (1.0, False, 1.0, 0.5),
+    ],
+)
+def test_value_axis_has_round_steps(peak: float, whole: bool, top: float, step: float) -> None:
+    got_top, got_step = charts.nice_scale(peak, whole)
+    assert (got_top, got_step) == pytest.approx((top, step))
+
+
+def test_trend_gridlines_are_round_numbers() -> None:
+    trends = {
+        "interval": "week",
+        "periods": [
+            {"start": "2026-11-02", "stages": [{"key": "a", "name": "A", "persons": 900}]},
+            {"start": "2026-11-09", "stages": [{"key": "a", "name": "A", "persons": 2629}]},
+        ],
+    }
+    g = charts.trend_geometry(trends, [{"key": "a", "name": "A", "color": "#0072B2"}])
+    assert [gl["label"] for gl in g["gridlines"]] == ["0", "1,000", "2,000", "3,000"]
+    # The top gridline is the axis top: the highest point sits below it, in proportion.
+    top_y = g["gridlines"][-1]["y"]
+    highest = min(float(p.split(",")[1]) for p in g["lines"][0]["points"].split())
+    assert highest > top_y
