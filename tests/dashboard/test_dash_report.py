@@ -300,6 +300,11 @@ def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> No
     assert "Persons per stage by day" in trends  # the chart's title
     # Today is under way: its figures are marked as partial, in the cards and the table.
     assert trends.count("(so far)") == 4 + 1
+    # Every day of the last 30 is inside the 30-day window: later stages can still grow.
+    assert 'id="trends-open"' in trends and "30 d windows are not over yet" in trends
+    past = logged_in.get(f"{base}/trends?range=custom&from=2020-01-01&to=2020-03-31")
+    assert 'id="trends-table"' in past.data.decode()
+    assert 'id="trends-open"' not in past.data.decode()
     pipeline = logged_in.get(f"{base}/pipeline?campaign=spring").data.decode()
     assert 'id="pipeline"' in pipeline and "Close rate" in pipeline
     assert 'id="kpi-pipeline-entered">3<' in pipeline

@@ -123,7 +123,8 @@ def test_trends_agree_with_per_day_reports(store: Store) -> None:
     query = parse_report_query({"from": "2026-02-01", "to": "2026-02-06"}, site)  # type: ignore[arg-type]
     trends = funnel_trends(store, site, definition, query, "day")  # type: ignore[arg-type]
     assert len(trends["periods"]) == 6
-    assert all(p["complete"] for p in trends["periods"])  # February is over
+    assert all(p["complete"] and p["settled"] for p in trends["periods"])  # February is over
+    assert trends["window"] == 2 * 86400
     previous = None
     for period in trends["periods"]:
         day = date.fromisoformat(period["start"])
@@ -250,3 +251,10 @@ def test_a_period_under_way_is_marked(store: Store) -> None:
         periods = funnel_trends(store, site, template_definition(), query, interval)["periods"]  # type: ignore[arg-type]
         assert [p["complete"] for p in periods] == [True] * (len(periods) - 1) + [False]
         assert date.fromisoformat(periods[-1]["start"]) <= today
+    # Settled: the 30-day window after the period's end has passed, so no attempt that
+    # started in it can still reach a later stage.
+    days = funnel_trends(store, site, template_definition(), query, "day")["periods"]  # type: ignore[arg-type]
+    settled = [p["settled"] for p in days]
+    ends = [date.fromisoformat(p["end"]) + timedelta(days=1) for p in days]
+    assert settled == [end + timedelta(days=30) <= today for end in ends]
+    assert True in settled and False in settled

@@ -7,6 +7,7 @@ one query that groups each person's events once for every period (see
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -67,9 +68,11 @@ def funnel_trends(
     timer = ReportTimer()
     reports = stage_counts_by_period(store, site.key, definition, query, bounds, timer)
     today = today_in(tz)
+    window_ms = (query.window or int(definition["window"])) * 1000
+    now_ms = int(time.time() * 1000)
     periods: list[dict[str, Any]] = []
     previous: list[int] | None = None
-    for (start, end), (start_ms, _) in zip(spans, bounds, strict=True):
+    for (start, end), (start_ms, end_ms) in zip(spans, bounds, strict=True):
         report = reports[start_ms]
         counts = [s["persons"] for s in report["stages"]]
         stages = []
@@ -92,6 +95,9 @@ def funnel_trends(
                 # A period still under way (it ends after today) holds only part of its
                 # events: comparing it with a whole one would read as a fall.
                 "complete": end <= today,
+                # Until the window after its last attempt start has passed, a period's later
+                # stages can still grow (attempts are still converting).
+                "settled": end_ms + window_ms <= now_ms,
                 "persons": report["persons"],
                 "stages": stages,
             }
@@ -99,6 +105,7 @@ def funnel_trends(
         previous = counts
     return {
         "interval": interval,
+        "window": window_ms // 1000,
         "periods": periods,
         "range": {"from": spans[0][0].isoformat(), "to": query.date_to.isoformat()},
         "timezone": tz,
