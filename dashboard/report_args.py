@@ -56,8 +56,8 @@ INTERVALS = ("day", "week", "month")
 DEFAULT_INTERVAL = "week"  # 12 weeks by default: a readable trend, and cheaper than 30 days
 # Arguments that belong in shared links (everything else, like csrf or paging, is dropped).
 KEPT = (
-    "funnel", "range", "from", "to", "mode", "window", "breakdown", "segment", "limit",
-    "interval", "filter",
+    "funnel", "range", "from", "to", "compare", "mode", "window", "breakdown", "segment",
+    "limit", "interval", "filter",
     *(name for name, _ in NAMED_FILTERS),
 )  # fmt: skip
 

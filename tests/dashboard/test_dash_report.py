@@ -49,6 +49,21 @@ def test_report_counts(logged_in: FlaskClient, traffic: Site) -> None:
     assert cells == ["0 s · 0 s", "5 min · 5 min", "10 min · 10 min", "15 min · 15 min"]
 
 
+def test_compare_with_the_period_before(logged_in: FlaskClient, traffic: Site) -> None:
+    base = f"/sites/{traffic.key}/report"
+    assert b'name="compare" type="checkbox" value="previous"' in logged_in.get(base).data
+    html = logged_in.get(f"{base}?compare=previous").data.decode()
+    # All traffic is two days old: the 30 days before the default range had nobody.
+    assert stage_persons(html) == [5, 3, 2, 1]
+    assert "compared with" in html
+    changes = re.findall(r"data-change [^>]*>([^<]*)</small>", html)
+    assert changes == ["0 before"] * 4
+    assert html.count("data-before>0 the period before<") == 1
+    # Its checkbox stays ticked, and the setting is part of the shareable URL.
+    assert 'value="previous" checked' in html
+    assert "compare=previous" in re.search(r'href="([^"]*stage=trace[^"]*)"', html).group(1)  # type: ignore[union-attr]
+
+
 def test_filters_live_in_the_url(logged_in: FlaskClient, traffic: Site) -> None:
     base = f"/sites/{traffic.key}/report"
     assert stage_persons(logged_in.get(f"{base}?campaign=spring").data.decode()) == [3, 2, 1, 1]

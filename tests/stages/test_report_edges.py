@@ -475,3 +475,63 @@ def test_persons_list_pages_and_stitched_attributes(
         headers=auth,
     )
     assert res.get_json()["persons"] == [] and res.get_json()["total"] == 3
+
+
+def test_compare_with_the_previous_period(client: FlaskClient, site: Site, auth: dict) -> None:
+    """compare=previous adds the same report over the days just before the range."""
+    day_before = -timedelta(days=1)
+    events = [
+        # The range (one day): a and b enter, a clicks.
+        ev(site, "a", "pageview", M),
+        ev(site, "a", "click", 2 * M),
+        ev(site, "b", "pageview", M),
+        # The day before: c, d and e enter, c and d click, c buys.
+        ev(site, "c", "pageview", day_before + M),
+        ev(site, "c", "click", day_before + 2 * M),
+        ev(site, "c", "event", day_before + 3 * M),
+        ev(site, "d", "pageview", day_before + M),
+        ev(site, "d", "click", day_before + 2 * M),
+        ev(site, "e", "pageview", day_before + M),
+    ]
+    body = report(client, site, auth, events, compare="previous")
+    assert persons(body) == [2, 1, 0]
+    compare = body["compare"]
+    assert compare["range"] == {"from": "2026-04-09", "to": "2026-04-09"}
+    assert compare["persons"] == 3
+    assert [s["persons"] for s in compare["stages"]] == [3, 2, 1]
+    assert [s["change"] for s in compare["stages"]] == [-1 / 3, -0.5, -1.0]
+    # The previous period is exactly the report of that period on its own.
+    alone = report(client, site, auth, [], **{"from": "2026-04-09", "to": "2026-04-09"})
+    assert [s["conversion_from_start"] for s in compare["stages"]] == [
+        s["conversion_from_start"] for s in alone["stages"]
+    ]
+    # A week compares with the week before; no comparison unless asked for.
+    week = report(client, site, auth, [], **{"from": "2026-04-04", "to": "2026-04-10"})
+    assert "compare" not in week
+    weekly = report(
+        client, site, auth, [], **{"from": "2026-04-04", "to": "2026-04-10", "compare": "previous"}
+    )
+    assert weekly["compare"]["range"] == {"from": "2026-03-28", "to": "2026-04-03"}
+    assert weekly["compare"]["stages"][0]["change"] is None  # nobody the week before
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ({"compare": "yes"}, "compare must be 'previous'"),
+        ({"compare": "previous", "from": "1970-01-01", "to": "1970-01-10"}, "before 1970-01-01"),
+    ],
+)
+def test_bad_compare_is_400(
+    client: FlaskClient, site: Site, auth: dict, args: dict, reason: str
+) -> None:
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][0][
+        "id"
+    ]
+    res = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/report",
+        query_string={**RANGE, **args},
+        headers=auth,
+    )
+    assert res.status_code == 400
+    assert reason in res.get_json()["detail"]

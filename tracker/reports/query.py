@@ -44,6 +44,8 @@ class ReportQuery:
     breakdown_limit: int = DEFAULT_BREAKDOWN_LIMIT
     # One breakdown value ("" for persons without one): only the persons in that group.
     segment: str | None = None
+    # Also report the period of the same length just before the range (compare=previous).
+    compare: bool = False
     # False when from/to were not given: trends and pipeline then pick their own default span.
     explicit_range: bool = True
 
@@ -58,6 +60,15 @@ class ReportQuery:
 
     def range_dict(self) -> dict[str, str]:
         return {"from": self.date_from.isoformat(), "to": self.date_to.isoformat()}
+
+    def previous_range(self) -> tuple[date, date]:
+        """The range of the same number of days that ends the day before this one starts."""
+        days = (self.date_to - self.date_from).days + 1
+        to = self.date_from - timedelta(days=1)
+        start = to - timedelta(days=days - 1)
+        if start < EARLIEST_DATE:
+            raise QueryError(f"the previous period would start before {EARLIEST_DATE}")
+        return start, to
 
 
 def _epoch_ms(day: date, tz: str) -> int:
@@ -172,6 +183,12 @@ def parse_report_query(args: Mapping[str, Any], site: Site | None = None) -> Rep
         if not query.breakdown:
             raise QueryError("segment needs a breakdown: the field whose value it is")
         query.segment = str(segment)
+    compare = args.get("compare")
+    if compare not in (None, ""):
+        if compare != "previous":
+            raise QueryError("compare must be 'previous' (the period just before the range)")
+        query.compare = True
+        query.previous_range()  # a clear error now rather than a failed report later
     limit = args.get("limit")
     if limit not in (None, ""):
         try:

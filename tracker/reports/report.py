@@ -4,6 +4,7 @@ optional breakdown by an attribution field (top N values plus "other")."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from tracker.clickhouse import Store
@@ -174,7 +175,38 @@ def funnel_report(store: Store, site: Site, definition: Any, query: ReportQuery)
     params = Params()
     plan = site_plan(store, site.key, definition, query, params)
     rows = _stage_table(store, timer, plan.sql, query, params)
-    return _shape(definition, query, plan.mode, plan.window, rows, timer.ms)
+    result = _shape(definition, query, plan.mode, plan.window, rows, timer.ms)
+    if query.compare:
+        result["compare"] = _previous_period(store, site, definition, query, result)
+        result["sql_ms"] += result["compare"]["sql_ms"]
+    return result
+
+
+def _previous_period(
+    store: Store, site: Site, definition: dict[str, Any], query: ReportQuery, now: dict[str, Any]
+) -> dict[str, Any]:
+    """The same report over the period just before the range, and each stage's change."""
+    start, end = query.previous_range()
+    before = funnel_report(
+        store, site, definition, replace(query, date_from=start, date_to=end, compare=False)
+    )
+    stages = []
+    for current, previous in zip(now["stages"], before["stages"], strict=True):
+        was = previous["persons"]
+        stages.append(
+            {
+                "key": previous["key"],
+                "persons": was,
+                "conversion_from_start": previous["conversion_from_start"],
+                "change": (current["persons"] - was) / was if was else None,
+            }
+        )
+    return {
+        "range": before["range"],
+        "persons": before["persons"],
+        "stages": stages,
+        "sql_ms": before["sql_ms"],
+    }
 
 
 def funnel_reports_by_site(
