@@ -63,7 +63,11 @@ def funnel_persons(
     # it), then the attributes of just those persons, read by primary key.
     identities = has_identities(store, site.key)
     params = Params()
-    plan = site_plan(store, site.key, definition, query, params, identities=identities)
+    # The page itself needs the breakdown only to select a segment; the attributes of its
+    # persons (a property breakdown's value included) come from the second pass.
+    plan = site_plan(
+        store, site.key, definition, query.totals_only(), params, identities=identities
+    )
     p_limit = params.add(per_page, "UInt32")
     p_offset = params.add((page - 1) * per_page, "UInt64")
     sql = f"""

@@ -19,6 +19,7 @@ def funnel_pipeline(
     store: Store, site: Site, definition: Any, query: ReportQuery, now_ms: int | None = None
 ) -> dict[str, Any]:
     definition = as_definition(definition)
+    query = query.totals_only()
     stages = definition["stages"]
     n = len(stages)
     window = query.window or int(definition["window"])

@@ -8,7 +8,7 @@ message meant for the user. Filters on person attributes (campaign, source, land
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -60,6 +60,12 @@ class ReportQuery:
 
     def range_dict(self) -> dict[str, str]:
         return {"from": self.date_from.isoformat(), "to": self.date_to.isoformat()}
+
+    def totals_only(self) -> ReportQuery:
+        """This query for a result that shows no breakdown (trends, pipeline, a persons page):
+        attributing the breakdown field would cost every person an argMin (and every event a
+        property read) for nothing, unless a segment selects persons by it."""
+        return self if self.segment is not None else replace(self, breakdown=None)
 
     def previous_range(self) -> tuple[date, date]:
         """The range of the same number of days that ends the day before this one starts."""

@@ -57,6 +57,7 @@ def funnel_trends(
     if interval not in INTERVALS:
         raise QueryError(f"interval must be one of {', '.join(INTERVALS)}")
     definition = as_definition(definition)
+    query = query.totals_only()
     first = query.date_from
     if not query.explicit_range:
         first = query.date_to
