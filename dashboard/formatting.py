@@ -86,25 +86,30 @@ def zone(tz: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def localtime(value: Any, tz: str | None = "UTC", fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored time (naive means UTC) shown in the site's time zone."""
+def _in_zone(value: Any, tz: str | None) -> datetime | None:
+    """A stored time (naive means UTC) in the site's time zone, or None if it is not one."""
     moment = to_datetime(value)
     if moment is None:
-        return "" if value is None else str(value)
+        return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(zone(tz)).strftime(fmt)
+    return moment.astimezone(zone(tz))
+
+
+def localtime(value: Any, tz: str | None = "UTC", fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (naive means UTC) shown in the site's time zone."""
+    local = _in_zone(value, tz)
+    if local is None:
+        return "" if value is None else str(value)
+    return local.strftime(fmt)
 
 
 def clock(value: Any, tz: str | None = "UTC", now: datetime | None = None) -> str:
     """A recent time in the site's zone: the time of day when it is today there, else the
     date too (a list of the last events can reach back days)."""
-    moment = to_datetime(value)
-    if moment is None:
+    local = _in_zone(value, tz)
+    if local is None:
         return localtime(value, tz)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    local = moment.astimezone(zone(tz))
     today = (now or datetime.now(UTC)).astimezone(zone(tz)).date()
     return local.strftime("%H:%M:%S" if local.date() == today else "%Y-%m-%d %H:%M:%S")
 
