@@ -201,13 +201,13 @@ def report(site_key: str) -> ResponseReturnValue:
     result["stages"] = _with_links(site, args, result["stages"])
     named = {name for name, _ in report_args.NAMED_FILTERS}
     for item in result.get("breakdown") or []:
-        # Each group's figures open the persons of that group; "other" merges many values.
+        # Each group's figures open the persons of that group; the remainder merges many
+        # values, so it has no persons links and no "only this".
         item["stages"] = _with_links(
-            site, args, item["stages"], linked=item["value"] != "other", segment=item["value"]
+            site, args, item["stages"], linked=not item["other"], segment=item["value"]
         )
         field = result.get("breakdown_field")
-        # "Only this" narrows the report to one value; "other" is not a value.
-        if field in named and item["value"] != "other":
+        if field in named and not item["other"]:
             item["href_only"] = report_args.url_with(
                 base, args, breakdown=None, **{field: item["value"]}
             )

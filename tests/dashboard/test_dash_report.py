@@ -111,9 +111,10 @@ def test_breakdown_figures_open_that_groups_persons(logged_in: FlaskClient, traf
     back = re.search(r'href="([^"]+)">← Back to the report', page)
     assert back and "segment" not in back.group(1)
     # "other" merges many values: its funnel has no persons links.
-    other = html[html.index('data-breakdown-value="other"') :]
+    other = html[html.index("data-breakdown-other") :]
     other = other[: other.index("</section>")]
     assert "status=" not in other
+    assert re.search(r"<h3>All other values \(\d+\)</h3>", other)
 
 
 def test_breakdown_by_product(logged_in: FlaskClient, traffic: Site) -> None:

@@ -405,11 +405,13 @@ def report(
         for o in selected:
             groups[breakdown_value(o, breakdown)].append(o)
         ranked = sorted(groups, key=lambda v: (-len(groups[v]), v))
-        top = ranked[:limit]
-        merged: dict[str, list[Outcome]] = {v: groups[v] for v in top}
-        rest = [o for v in ranked[limit:] for o in groups[v]]
-        if rest:
-            merged["other"] = merged.get("other", []) + rest
+        # Keyed by (value, is the remainder): a real value "other" is not the remainder.
+        merged: dict[tuple[str, bool], list[Outcome]] = {
+            (v, False): groups[v] for v in ranked[:limit]
+        }
+        if ranked[limit:]:
+            merged[("other", True)] = [o for v in ranked[limit:] for o in groups[v]]
+            result["other_values"] = len(ranked[limit:])
         result["breakdown"] = {v: stage_stats(os, definition) for v, os in merged.items()}
     return result
 

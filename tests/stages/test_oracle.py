@@ -84,7 +84,7 @@ def event(draw: st.DrawFn, i: int) -> dict[str, Any]:
         "visitor_id": draw(st.sampled_from(["v0", "v1", "v2", "v3"])),
         "user_id": draw(st.sampled_from(["", "", "", "u0", "u1"])),
         "path": draw(st.sampled_from(["/", "/a", "/b/c", "/b"])),
-        "utm_campaign": draw(st.sampled_from(["", "", "c1", "c2"])),
+        "utm_campaign": draw(st.sampled_from(["", "", "c1", "other"])),
         "source": draw(st.sampled_from(["", "google"])),
         "device": draw(st.sampled_from(["mobile", "desktop"])),
         "country": draw(st.sampled_from(["US", "DE"])),
@@ -118,6 +118,18 @@ def dense_event_set(draw: st.DrawFn) -> list[dict[str, Any]]:
     return events
 
 
+# Crowded sets: eight visitors, so a breakdown has several groups and a top-N remainder.
+# "other" is also a campaign: a real value of that name must stay apart from the remainder.
+@st.composite
+def crowded_event_set(draw: st.DrawFn) -> list[dict[str, Any]]:
+    events = []
+    for i in range(draw(st.integers(8, 30))):
+        e = draw(event(i))
+        e["visitor_id"] = draw(st.sampled_from([f"v{j}" for j in range(8)]))
+        events.append(e)
+    return events
+
+
 @st.composite
 def definition(draw: st.DrawFn) -> dict[str, Any]:
     n = draw(st.integers(2, 4))
@@ -138,10 +150,12 @@ def compare(engine: dict[str, Any], expected: dict[str, Any], context: str) -> N
     assert engine["persons"] == expected["persons"], context
     _compare_stages(engine["stages"], expected["stages"], context)
     if "breakdown" in expected:
-        got = {b["value"]: b["stages"] for b in engine["breakdown"]}
+        got = {(b["value"], b["other"]): b["stages"] for b in engine["breakdown"]}
         assert set(got) == set(expected["breakdown"]), context
         for value, stages in expected["breakdown"].items():
             _compare_stages(got[value], stages, f"{context} breakdown={value!r}")
+        merged = [b.get("values") for b in engine["breakdown"] if b["other"]]
+        assert merged == ([expected["other_values"]] if "other_values" in expected else [])
 
 
 def _compare_stages(got: list[dict[str, Any]], want: list[dict[str, Any]], context: str) -> None:
@@ -208,6 +222,24 @@ def test_engine_matches_oracle_at_window_edges(
     window: int,
 ) -> None:
     check(store, d, sets, ReportQuery(DAY, DAY, window=window, breakdown=breakdown))
+
+
+@oracle_settings(40)
+@given(
+    d=definition(),
+    sets=st.lists(crowded_event_set(), min_size=BATCH, max_size=BATCH),
+    breakdown=st.sampled_from(["campaign", "campaign", "prop.n"]),
+    limit=st.sampled_from([1, 2]),
+)
+def test_breakdown_remainder_matches_oracle(
+    store: Store,
+    d: dict[str, Any],
+    sets: list[list[dict[str, Any]]],
+    breakdown: str,
+    limit: int,
+) -> None:
+    query = ReportQuery(DAY, DAY, breakdown=breakdown, breakdown_limit=limit)
+    check(store, d, sets, query)
 
 
 def check(

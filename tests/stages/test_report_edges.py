@@ -226,6 +226,50 @@ def test_filters_and_breakdown(client: FlaskClient, site: Site, auth: dict) -> N
     }
 
 
+def test_a_value_named_other_is_not_the_remainder(
+    client: FlaskClient, site: Site, auth: dict
+) -> None:
+    """A campaign literally called "other" keeps its own group; the top-N remainder is flagged
+    and says how many values it merges, in the JSON and in the CSV."""
+    events = [
+        ev(site, "a", "pageview", M, utm_campaign="other"),
+        ev(site, "a", "click", 2 * M),
+        ev(site, "b", "pageview", M, utm_campaign="other"),
+        ev(site, "c", "pageview", M, utm_campaign="spring"),
+        ev(site, "c", "click", 2 * M),
+        ev(site, "c", "event", 3 * M, name="buy"),
+        ev(site, "d", "pageview", M, utm_campaign="fall"),
+    ]
+    body = report(client, site, auth, events, breakdown="campaign", limit="1")
+    groups = [(b["value"], b["other"], b.get("values"), persons(b)) for b in body["breakdown"]]
+    assert groups == [("other", False, None, [2, 1, 0]), ("other", True, 2, [2, 1, 1])]
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
+        "id"
+    ]
+    csv = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/report.csv",
+        query_string={**RANGE, "breakdown": "campaign", "limit": "1"},
+        headers=auth,
+    ).get_data(as_text=True)
+    lines = csv.splitlines()
+    assert lines[0].endswith(",segment_kind")
+    kinds = [(line.split(",")[0], line.split(",")[-1]) for line in lines[1:]]
+    assert kinds == [("all", "total")] * 3 + [("other", "value")] * 3 + [("other", "other")] * 3
+    # The persons of the real "other" campaign are its own.
+    res = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/persons",
+        query_string={
+            **RANGE,
+            "stage": "visit",
+            "status": "reached",
+            "breakdown": "campaign",
+            "segment": "other",
+        },
+        headers=auth,
+    ).get_json()
+    assert sorted(p["id"] for p in res["persons"]) == ["a", "b"]
+
+
 def test_breakdown_by_a_property(client: FlaskClient, site: Site, auth: dict) -> None:
     """A property breakdown takes the value on the person's first event in range that carries
     the property (the first product looked at), whichever stage that event matches."""

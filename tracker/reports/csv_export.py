@@ -40,10 +40,11 @@ STAGE_COLUMNS = [
     "time_from_previous_median_s",
     "time_from_first_click_median_s",
     "time_from_first_click_p90_s",
+    "segment_kind",
 ]
 
 
-def _stage_rows(segment: str, stages: list[dict[str, Any]]) -> list[list[Any]]:
+def _stage_rows(segment: str, kind: str, stages: list[dict[str, Any]]) -> list[list[Any]]:
     return [
         [
             segment,
@@ -58,16 +59,19 @@ def _stage_rows(segment: str, stages: list[dict[str, Any]]) -> list[list[Any]]:
             s["time_from_previous"]["median_s"],
             s["time_from_first_click"]["median_s"],
             s["time_from_first_click"]["p90_s"],
+            kind,
         ]
         for s in stages
     ]
 
 
 def report_csv(report: dict[str, Any]) -> str:
-    """One row per stage (segment "all"), then per breakdown value."""
-    rows = _stage_rows("all", report["stages"])
+    """One row per stage (segment "all"), then per breakdown value. `segment_kind` tells the
+    totals, a value and the merged remainder apart, even for a value named "all" or "other"."""
+    rows = _stage_rows("all", "total", report["stages"])
     for group in report.get("breakdown") or []:
-        rows += _stage_rows(str(group["value"]), group["stages"])
+        kind = "other" if group.get("other") else "value"
+        rows += _stage_rows(str(group["value"]), kind, group["stages"])
     return _write(STAGE_COLUMNS, rows)
 
 

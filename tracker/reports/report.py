@@ -61,18 +61,20 @@ def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params, group: str
         GROUP BY site_key, bval, k
     """
     totals = "[1, 0]" if query.breakdown else "[1]"
+    # The remainder is its own group (is_other), so a real value named "other" stays apart.
     return f"""
         SELECT is_total, if(is_total = 1, '', if(rk <= {limit}, bval, '{OTHER}')) AS b2,
             sum(members), k, sum(persons), sum(skipped), sum(prev_sum), sum(prev_n),
             quantileExactIfMerge(0.5)(prev_q), quantilesExactIfMerge(0.5, 0.9)(first_q),
             sumForEach(hist),
-            min(if(is_total = 1, 0, least(rk, {limit} + 1))) AS order_key, site_key
+            min(if(is_total = 1, 0, least(rk, {limit} + 1))) AS order_key,
+            is_total = 0 AND rk > {limit} AS is_other, uniqExact(bval) AS n_values, site_key
         FROM (
             SELECT *, arrayJoin({totals}) AS is_total,
                 dense_rank() OVER (PARTITION BY site_key ORDER BY members DESC, bval ASC) AS rk
             FROM ({inner})
         )
-        GROUP BY site_key, is_total, b2, k
+        GROUP BY site_key, is_total, is_other, b2, k
         ORDER BY site_key, is_total DESC, order_key, b2, k
     """
 
@@ -80,12 +82,16 @@ def _aggregate_sql(plan_sql: str, query: ReportQuery, params: Params, group: str
 def _fold(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Rows per (group, is_total, value, stage) to one row per (group, is_total, value):
     (is_total, value, members, persons[], skipped[], prev_sum[], prev_n[], prev_median[],
-    first_quantiles[], histogram (flat, stage-major), group)."""
+    first_quantiles[], histogram (flat, stage-major), is_other, values merged, group)."""
     out: list[tuple[Any, ...]] = []
     current: list[Any] | None = None
-    for is_total, b2, members, _k, persons, skip, psum, pn, pmed, fq, hist, _o, key in rows:
-        if current is None or (current[0], current[1], current[10]) != (is_total, b2, key):
-            current = [is_total, b2, members, [], [], [], [], [], [], [], key]
+    for row in rows:
+        is_total, b2, members, _k, persons, skip, psum, pn, pmed, fq, hist, _o = row[:12]
+        is_other, n_values, key = row[12:]
+        ident = (is_total, b2, bool(is_other), key)
+        if current is None or (current[0], current[1], current[10], current[12]) != ident:
+            current = [is_total, b2, members, [], [], [], [], [], [], [], bool(is_other)]
+            current += [int(n_values), key]
             out.append(current)  # type: ignore[arg-type]
         for slot, value in zip(range(3, 9), (persons, skip, psum, pn, pmed, fq), strict=True):
             current[slot].append(value)
@@ -262,7 +268,10 @@ def _shape(
     if query.breakdown:
         for r in rows:
             if r[0] == 0:
-                breakdown.append({"value": str(r[1]), "stages": _stage_rows(definition, r)})
+                item = {"value": str(r[1]), "other": r[10], "stages": _stage_rows(definition, r)}
+                if r[10]:
+                    item["values"] = r[11]  # how many values the remainder merges
+                breakdown.append(item)
     engagement = None
     for stage in stages:
         if stage["key"] == definition.get("engagement_stage"):
