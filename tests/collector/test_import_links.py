@@ -82,6 +82,37 @@ def test_import_without_ids_is_still_idempotent(
     assert len(stored(store, site.key, "event_id")) == 5
 
 
+def test_import_drops_events_without_a_time_or_a_person(
+    client: FlaskClient, store: Store, site: Site, token: str
+) -> None:
+    """History needs its own time and someone it belongs to: `{}` is not a pageview "now" by
+    a visitor made up from an empty address, it is dropped with the reason."""
+    ts = "2024-05-01T10:00:00Z"
+    events = [
+        {},
+        {"visitor": "v1"},  # no time
+        {"ts": ts, "url": "https://example.test/"},  # nobody
+        {"ts": ts, "context": {"user_agent": CHROME}},  # a browser alone is nobody either
+        {"ts": ts, "visitor": "v1"},
+        {"ts": ts, "user": "u1"},
+        {"ts": ts, "context": {"ip": "203.0.113.9", "user_agent": CHROME}},
+    ]
+    res = client.post(
+        f"/api/v1/sites/{site.key}/events:import",
+        json=events,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert res.status_code == 200
+    assert res.json["imported"] == 3
+    assert res.json["dropped"] == {"missing_ts": 2, "missing_visitor": 2}
+    assert any("needs ts" in d for d in res.json["detail"])
+    rows = stored(store, site.key, "visitor_id, user_id, ts")
+    assert {r["ts"].year for r in rows} == {2024}
+    people = sorted((r["visitor_id"], r["user_id"]) for r in rows)
+    assert people[1:] == [("u1", "u1"), ("v1", "")]
+    assert people[0][0] not in ("", "u1", "v1")  # the address's cookieless id
+
+
 def test_import_needs_a_token_and_a_valid_body(client: FlaskClient, site: Site, token: str) -> None:
     url = f"/api/v1/sites/{site.key}/events:import"
     assert client.post(url, json=[]).status_code == 401

@@ -122,10 +122,19 @@ class Pipeline:
         event["_ua"] = ctx.user_agent
         event["_ip"] = ctx.ip
         if ctx.mode == "import":
+            # History needs its own time and someone to belong to: "now" would misplace the
+            # event, and without any identity every such event would merge into one person.
+            if raw.get("ts") is None:
+                raise Drop("missing_ts", "an imported event needs ts (when it happened)")
             event["_ua"], event["_ip"] = "", ""
             override = raw.get("context")
             if override is not None:
                 event.update(_import_context(override))
+            if not (event["visitor_id"] or event["user_id"] or event["_ip"]):
+                raise Drop(
+                    "missing_visitor",
+                    "an imported event needs visitor, user or context.ip to identify its person",
+                )
             if not event["event_id"]:
                 # Deterministic, so importing the same file twice yields the same ids. The
                 # context (which may hold an IP) stays out: the id must not encode an address.
