@@ -7,7 +7,7 @@ Python loops) into a throwaway chDB data directory outside the repository, then 
   the API runs it (funnel_report);
 - a single hand-written `windowFunnel` query over the same data, filters and breakdown
   (the baseline; it lacks the exact semantics: distinct events per stage, skipped, times);
-- trends (month), pipeline, persons and stage preview through the service.
+- trends, pipeline, persons, exits and stage preview through the service.
 
     python bench/funnel.py [--events 10000000] [--data-dir DIR] [--runs 3]
 """
@@ -160,6 +160,7 @@ def main() -> int:
     from tracker.app import store_of
     from tracker.ch_migrations import migrate
     from tracker.reports import (
+        funnel_exits,
         funnel_persons,
         funnel_pipeline,
         funnel_report,
@@ -261,6 +262,10 @@ def main() -> int:
         (
             "persons (dropped at response, page 1)",
             lambda: funnel_persons(store, site, definition, query, "response", "dropped"),
+        ),  # type: ignore[arg-type]
+        (
+            "exits (dropped at response)",
+            lambda: funnel_exits(store, site, definition, query, "response"),
         ),  # type: ignore[arg-type]
         ("stage preview (30 days)", lambda: stage_preview(store, site, definition, days=3650)),  # type: ignore[arg-type]
     ]

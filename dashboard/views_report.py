@@ -370,7 +370,15 @@ def persons(site_key: str) -> ResponseReturnValue:
         return render_template("persons.html", **context), 400
     columns = _person_columns(result.get("persons", []), query.breakdown or "")
     context.update(result=result, query=query, columns=columns)
+    if status == "dropped" and result["total"]:
+        # Where they left: the top exit pages of everyone listed, not just this page.
+        context["exits"] = reports.funnel_exits(
+            store_of(current_app), site, definition, query, stage, limit=EXIT_PAGES
+        )
     return render_template("persons.html", **context)
+
+
+EXIT_PAGES = 10
 
 
 PERSON_COLUMNS = (

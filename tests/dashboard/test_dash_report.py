@@ -281,6 +281,13 @@ def test_drill_down_and_journey(logged_in: FlaskClient, traffic: Site) -> None:
     people = re.findall(r'href="[^"]*/persons/([^"?]+)[^"]*" data-person>', html)
     assert people == ["a2"]
     assert "boots" in html
+    # Where they left: a2 clicked on the landing page and viewed nothing after.
+    exits = html[html.index('id="exits-table"') :]
+    exits = exits[: exits.index("</table>")]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", exits)
+    assert cells == ["/landing", "1", "100.0%"]
+    reached = logged_in.get(f"{base}/persons?stage=response&status=reached").data.decode()
+    assert "Where they left" not in reached
     journey = logged_in.get(f"{base}/persons/a2").data.decode()
     labels = re.findall(r'<span class="badge" data-stage="([a-z_]+)">', journey)
     assert labels == ["trace", "response"]

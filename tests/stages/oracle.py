@@ -374,6 +374,16 @@ def breakdown_value(o: Outcome, breakdown: str) -> str:
     return o.attrs[breakdown]
 
 
+def exit_path(events: list[dict[str, Any]], o: Outcome, k: int, window_s: int) -> str | None:
+    """The path of the person's last page view from their first event in range up to one
+    window after reaching stage k (0-based), ties by event id; None without one."""
+    end = o.tk[k] + window_s * 1000  # type: ignore[operator]
+    views = [e for e in events if e["type"] == "pageview" and o.first_t <= ms(e["ts"]) <= end]
+    if not views:
+        return None
+    return str(max(views, key=lambda e: (ms(e["ts"]), uuid_order(e["event_id"])))["path"])
+
+
 def person_filter_ok(o: Outcome, filters: list[dict[str, Any]]) -> bool:
     for cond in filters:
         fake = {"x": o.attrs[cond["field"]]}

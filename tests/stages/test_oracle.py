@@ -8,6 +8,7 @@ one query (`funnel_reports_by_site`). Every figure must match the oracle exactly
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from tests.stages import oracle
 from tests.stages.conftest import load
 from tracker.clickhouse import Store
+from tracker.reports.exits import funnel_exits
 from tracker.reports.persons import funnel_persons
 from tracker.reports.pipeline import funnel_pipeline
 from tracker.reports.query import ReportQuery
@@ -314,6 +316,7 @@ def test_persons_lists_match_oracle(
         and oracle.person_filter_ok(o, person_filters)
         and (segment is None or oracle.breakdown_value(o, segment[0]) == segment[1])
     }
+    events_of = oracle.persons_of(rows)
     keys = [s["key"] for s in d["stages"]]
     n = len(keys)
     for k, key in enumerate(keys):
@@ -341,6 +344,15 @@ def test_persons_lists_match_oracle(
                     assert p["reached_at"] == iso_ms(o.tk[k]), where
                 for field, value in o.attrs.items():
                     assert str(p[field]) == value, f"{where} person={p['id']} {field}"
+            if status == "dropped":
+                # Where they left: each dropped person's last page view, counted by path.
+                paths = Counter(
+                    oracle.exit_path(events_of[pid], o, k, d["window"]) for pid, o in want.items()
+                )
+                exits = funnel_exits(store, site, d, query, key, limit=1000)  # type: ignore[arg-type]
+                assert exits["persons"] == len(want), where
+                assert exits["no_page_view"] == paths.pop(None, 0), where
+                assert {e["path"]: e["persons"] for e in exits["exits"]} == paths, where
 
 
 @st.composite

@@ -390,6 +390,59 @@ def test_bad_query_is_400(client: FlaskClient, site: Site, auth: dict, args: dic
     assert res.get_json()["error"] == "invalid_query"
 
 
+def test_exit_pages_of_dropped_persons(client: FlaskClient, site: Site, auth: dict) -> None:
+    """Where those who dropped off left: the last page view from their first event in range
+    to one window (1 h) after reaching the stage, inclusive, else the page they reached it
+    on; earlier history and page views after the window do not count."""
+    hour = timedelta(hours=1)
+    events = [
+        # a: clicks, then views a page exactly one window later: that is where a left.
+        ev(site, "a", "pageview", M, path="/a"),
+        ev(site, "a", "click", 2 * M),
+        ev(site, "a", "pageview", 2 * M + hour, path="/later"),
+        # b: the page after the click comes 1 ms too late, so b left from /b.
+        ev(site, "b", "pageview", M, path="/b"),
+        ev(site, "b", "click", 2 * M),
+        ev(site, "b", "pageview", 2 * M + hour + timedelta(milliseconds=1), path="/too-late"),
+        # c: history before the range does not count; c drops at the visit stage.
+        ev(site, "c", "pageview", -M, path="/before"),
+        ev(site, "c", "pageview", M, path="/c"),
+        ev(site, "c", "pageview", 3 * M, path="/c2"),
+        # d: converts, so it is nobody's exit.
+        ev(site, "d", "pageview", M, path="/b"),
+        ev(site, "d", "click", 2 * M),
+        ev(site, "d", "event", 3 * M),
+    ]
+    report(client, site, auth, events)
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
+        "id"
+    ]
+    url = f"/api/v1/sites/{site.key}/funnels/{fid}/exits"
+
+    def exits(**args: str) -> dict:
+        res = client.get(url, query_string={**RANGE, **args}, headers=auth)
+        assert res.status_code == 200, res.get_json()
+        return res.get_json()
+
+    body = exits(stage="click")
+    assert body["persons"] == 2 and body["no_page_view"] == 0
+    assert body["exits"] == [
+        {"path": "/b", "persons": 1, "share": 0.5},
+        {"path": "/later", "persons": 1, "share": 0.5},
+    ]
+    assert body["other"] == {"paths": 0, "persons": 0}
+    assert [e["path"] for e in exits(stage="visit")["exits"]] == ["/c2"]
+    assert exits(stage="buy")["persons"] == 0  # the last stage: nobody drops after it
+    top = exits(stage="click", limit="1")
+    assert top["exits"] == [{"path": "/b", "persons": 1, "share": 0.5}]
+    assert top["other"] == {"paths": 1, "persons": 1}
+    # The report's filters apply (nobody here is on a tablet).
+    assert exits(stage="click", device="tablet")["persons"] == 0
+    for bad in ({}, {"stage": "nope"}, {"stage": "click", "limit": "0"}):
+        res = client.get(url, query_string={**RANGE, **bad}, headers=auth)
+        assert res.status_code == 400 and res.get_json()["detail"], bad
+
+
 def test_other_endpoints(client: FlaskClient, site: Site, auth: dict, store: Store) -> None:
     events = [
         ev(site, "a", "pageview", M, utm_campaign="=cmd|calc", url="https://x.test/a"),

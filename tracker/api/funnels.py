@@ -210,6 +210,20 @@ def funnel_pipeline(site_key: str, funnel_id: int) -> Any:
     return jsonify(build(_store(), site, definition, query))
 
 
+@bp.get("/sites/<site_key>/funnels/<int:funnel_id>/exits")
+@require_token
+@handle_input_errors
+def funnel_exits(site_key: str, funnel_id: int) -> Any:
+    from tracker.reports import funnel_exits as build
+
+    site, definition, query = _saved_funnel(site_key, funnel_id)
+    stage = request.args.get("stage")
+    if not stage:
+        raise QueryError("stage is required (a stage key of the funnel)")
+    limit = query.breakdown_limit  # `limit`: how many paths, as for breakdown values
+    return jsonify(build(_store(), site, definition, query, stage, limit=limit))
+
+
 def _persons(site_key: str, funnel_id: int) -> dict[str, Any]:
     from tracker.reports import funnel_persons
 

@@ -4,6 +4,7 @@ top values and CSV exports. The API and the dashboard both call these functions.
 from __future__ import annotations
 
 from tracker.reports.csv_export import persons_csv, report_csv
+from tracker.reports.exits import funnel_exits
 from tracker.reports.explore import stage_preview, top_values
 from tracker.reports.persons import funnel_persons, person_journey, resolve_person
 from tracker.reports.pipeline import funnel_pipeline
@@ -14,6 +15,7 @@ from tracker.reports.trends import funnel_trends
 __all__ = [
     "QueryError",
     "ReportQuery",
+    "funnel_exits",
     "funnel_persons",
     "funnel_pipeline",
     "funnel_report",
