@@ -313,6 +313,31 @@ def test_filter_values_come_from_the_data(logged_in: FlaskClient, traffic: Site)
     assert logged_in.get(f"/sites/{traffic.key}/values/password.json").status_code == 400
 
 
+def test_trend_cards_show_conversion_against_the_period_before(
+    logged_in: FlaskClient, store: Store, my_site: Site
+) -> None:
+    """Each later stage's card gives its conversion from the first stage, and the same for
+    the period before, so a rate that slips while counts grow shows."""
+    events = []
+    for day, visitors in ((10, VISITORS), (11, VISITORS[:2])):
+        batch = journey_events(my_site.key, visitors)
+        first = min(e["ts"] for e in batch)
+        for e in batch:  # the same journeys, moved to 09:00 on a fixed day
+            e["ts"] = datetime(2025, 3, day, 9, tzinfo=UTC) + (e["ts"] - first)
+        events += batch
+    insert_events(store, events)
+    html = logged_in.get(
+        f"/sites/{my_site.key}/report/trends?interval=day&range=custom&from=2025-03-10&to=2025-03-11"
+    ).data.decode()
+    cards = re.findall(r"<span class=\"help\" data-trend-conversion>([^<]*)</span>", html)
+    # 03-11: a1 (all four stages) and a2 (two); 03-10: all five visitors, 3 / 2 / 1 onward.
+    assert cards == [
+        "100.0% of Trace, 60.0% the day before",
+        "50.0% of Trace, 40.0% the day before",
+        "50.0% of Trace, 20.0% the day before",
+    ]
+
+
 def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> None:
     base = f"/sites/{traffic.key}/report"
     page = logged_in.get(f"{base}?interval=day").data.decode()
