@@ -9,6 +9,7 @@ from tracker.clickhouse import Store
 from tracker.models import Site
 from tracker.reports.common import ReportTimer, as_definition, ratio
 from tracker.reports.engine import PERSON_EXPR, has_identities, identity_join, site_plan
+from tracker.reports.persons import status_condition
 from tracker.reports.query import QueryError, ReportQuery
 from tracker.stages.operators import Params
 
@@ -37,7 +38,6 @@ def funnel_exits(
     if not 1 <= limit <= MAX_EXITS:
         raise QueryError(f"limit must be between 1 and {MAX_EXITS}")
     k = keys.index(stage) + 1
-    n = len(keys)
     identities = has_identities(store, site.key)
     params = Params()
     plan = site_plan(
@@ -49,7 +49,7 @@ def funnel_exits(
     site_cond = f"site_id = {params.add(site.key, 'String')}"
     pageview = params.add("pageview", "String")
     p_limit = params.add(limit, "UInt32")
-    dropped = f"hit[{k}] = 1 AND hit[{k + 1}] = 0" if k < n else "0"
+    dropped = status_condition("dropped", k, len(keys))
     person = PERSON_EXPR if identities else "e.visitor_id"
     join = identity_join(site_cond, one_site=True) if identities else ""
     # The dropped persons are few next to the events: they form the join's (right) hash

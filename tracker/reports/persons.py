@@ -53,12 +53,7 @@ def funnel_persons(
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise QueryError(f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}")
     k = keys.index(stage) + 1
-    n = len(keys)
-    condition = {
-        "reached": f"hit[{k}] = 1",
-        "dropped": f"hit[{k}] = 1 AND {'0' if k == n else f'hit[{k + 1}] = 0'}",
-        "skipped": f"NOT bitTest(matched, {k - 1}) AND bitShiftRight(matched, {k}) != 0",
-    }[status]
+    condition = status_condition(status, k, len(keys))
     # Two passes: the page of persons first (no attribution work for the millions not on
     # it), then the attributes of just those persons, read by primary key.
     identities = has_identities(store, site.key)
@@ -112,6 +107,17 @@ def funnel_persons(
         "range": query.range_dict(),
         "sql_ms": timer.ms,
     }
+
+
+def status_condition(status: str, k: int, n: int) -> str:
+    """SQL over a plan's per-person row: the person reached stage k (1-based) of n, dropped
+    off after it (reached it, not k + 1; nobody at the last stage: they converted), or
+    skipped it."""
+    return {
+        "reached": f"hit[{k}] = 1",
+        "dropped": f"hit[{k}] = 1 AND {'0' if k == n else f'hit[{k + 1}] = 0'}",
+        "skipped": f"NOT bitTest(matched, {k - 1}) AND bitShiftRight(matched, {k}) != 0",
+    }[status]
 
 
 def _person_fields(query: ReportQuery) -> tuple[str, ...]:
