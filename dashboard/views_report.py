@@ -384,6 +384,7 @@ EXIT_PAGES = 10
 PERSON_COLUMNS = (
     ("first_seen", "First seen"),
     ("last_stage", "Furthest stage"),
+    ("exit_page", "Last page"),
     ("campaign", "Campaign"),
     ("keyword", "Keyword"),
     ("source", "Source"),

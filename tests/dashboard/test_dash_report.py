@@ -286,6 +286,7 @@ def test_drill_down_and_journey(logged_in: FlaskClient, traffic: Site) -> None:
     exits = exits[: exits.index("</table>")]
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", exits)
     assert cells == ["/landing", "1", "100.0%"]
+    assert '<th scope="col">Last page</th>' in html  # and per person in the list
     reached = logged_in.get(f"{base}/persons?stage=response&status=reached").data.decode()
     assert "Where they left" not in reached
     journey = logged_in.get(f"{base}/persons/a2").data.decode()

@@ -342,6 +342,9 @@ def test_persons_lists_match_oracle(
                 assert p["first_seen"] == iso_ms(o.first_t), where
                 if status != "skipped":
                     assert p["reached_at"] == iso_ms(o.tk[k]), where
+                if status == "dropped":
+                    want_exit = oracle.exit_path(events_of[p["id"]], o, k, d["window"])
+                    assert p["exit_page"] == want_exit, f"{where} person={p['id']}"
                 for field, value in o.attrs.items():
                     assert str(p[field]) == value, f"{where} person={p['id']} {field}"
             if status == "dropped":

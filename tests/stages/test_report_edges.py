@@ -436,6 +436,13 @@ def test_exit_pages_of_dropped_persons(client: FlaskClient, site: Site, auth: di
     top = exits(stage="click", limit="1")
     assert top["exits"] == [{"path": "/b", "persons": 1, "share": 0.5}]
     assert top["other"] == {"paths": 1, "persons": 1}
+    # The dropped persons' list gives each one's exit page, as counted above.
+    listed = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/persons",
+        query_string={**RANGE, "stage": "click", "status": "dropped"},
+        headers=auth,
+    ).get_json()["persons"]
+    assert {p["id"]: p["exit_page"] for p in listed} == {"a": "/later", "b": "/b"}
     # The report's filters apply (nobody here is on a tablet).
     assert exits(stage="click", device="tablet")["persons"] == 0
     for bad in ({}, {"stage": "nope"}, {"stage": "click", "limit": "0"}):

@@ -127,6 +127,17 @@ def person_filter_sql(query: ReportQuery, params: Params) -> str:
     return " AND ".join(parts) if parts else "1"
 
 
+def status_condition(status: str, k: int, n: int) -> str:
+    """SQL over a plan's per-person row: the person reached stage k (1-based) of n, dropped
+    off after it (reached it, not k + 1; nobody at the last stage: they converted), or
+    skipped it."""
+    return {
+        "reached": f"hit[{k}] = 1",
+        "dropped": f"hit[{k}] = 1 AND {'0' if k == n else f'hit[{k + 1}] = 0'}",
+        "skipped": f"NOT bitTest(matched, {k - 1}) AND bitShiftRight(matched, {k}) != 0",
+    }[status]
+
+
 def site_plan(
     store: Store,
     site_key: str | list[str],

@@ -15,7 +15,9 @@ from tracker.reports.engine import (
     has_identities,
     identity_join,
     site_plan,
+    status_condition,
 )
+from tracker.reports.exits import exit_pages
 from tracker.reports.query import QueryError, ReportQuery
 from tracker.stages.compile import compile_mask
 from tracker.stages.fields import is_prop
@@ -81,9 +83,15 @@ def funnel_persons(
         count_sql = f"""SELECT count() FROM ({plan.sql})
             WHERE in_funnel AND ({condition})"""
         total = int(timer.rows(store, count_sql, params.values)[0][0])
-    attributes = _attributes(
-        store, site, definition, query, [str(r[0]) for r in rows], identities, timer
-    )
+    listed = [str(r[0]) for r in rows]
+    visitors = _visitors_of(store, site, listed, identities, timer)
+    attributes = _attributes(store, site, definition, query, listed, visitors, identities, timer)
+    exits: dict[str, str | None] = {}
+    if status == "dropped":
+        # Where each of them left, as counted by `funnel_exits`.
+        window = query.window or int(definition["window"])
+        people = [(str(r[0]), int(r[1]), int(r[3])) for r in rows]
+        exits = exit_pages(store, site.key, people, window, identities, visitors, timer)
     # A property breakdown's value is one more attribute of each person (e.g. the product).
     fields = _person_fields(query)
     persons = []
@@ -95,6 +103,8 @@ def funnel_persons(
             "last_stage": keys[last - 1] if last else None,
             "reached_at": iso(int(at)) if status != "skipped" and at else None,
         }
+        if status == "dropped":
+            item["exit_page"] = exits.get(str(person))
         item.update(dict(zip(fields, attrs, strict=True)))
         persons.append(item)
     return {
@@ -109,17 +119,6 @@ def funnel_persons(
     }
 
 
-def status_condition(status: str, k: int, n: int) -> str:
-    """SQL over a plan's per-person row: the person reached stage k (1-based) of n, dropped
-    off after it (reached it, not k + 1; nobody at the last stage: they converted), or
-    skipped it."""
-    return {
-        "reached": f"hit[{k}] = 1",
-        "dropped": f"hit[{k}] = 1 AND {'0' if k == n else f'hit[{k + 1}] = 0'}",
-        "skipped": f"NOT bitTest(matched, {k - 1}) AND bitShiftRight(matched, {k}) != 0",
-    }[status]
-
-
 def _person_fields(query: ReportQuery) -> tuple[str, ...]:
     """The attributes listed per person: every attribution field, plus the value of a
     property breakdown (e.g. `prop.product`)."""
@@ -128,20 +127,12 @@ def _person_fields(query: ReportQuery) -> tuple[str, ...]:
     return ALL_ATTRS
 
 
-def _attributes(
-    store: Store,
-    site: Site,
-    definition: dict[str, Any],
-    query: ReportQuery,
-    persons: list[str],
-    identities: bool,
-    timer: ReportTimer,
-) -> dict[str, tuple[Any, ...]]:
-    """Attribution fields of the given persons, evaluated exactly as in the funnel."""
-    if not persons:
-        return {}
+def _visitors_of(
+    store: Store, site: Site, persons: list[str], identities: bool, timer: ReportTimer
+) -> list[str]:
+    """The visitor ids whose events make up the given persons (to read just those)."""
     visitors = list(persons)
-    if identities:
+    if identities and persons:
         # A stitched person's visitors all carry its user id on some event; a superset of
         # visitors is harmless, as rows are kept only for the persons asked for.
         params = Params()
@@ -149,6 +140,22 @@ def _attributes(
             WHERE site_id = {params.add(site.key, "String")}
               AND user_id IN {params.add(persons, "Array(String)")}"""
         visitors += [str(r[0]) for r in timer.rows(store, sql, params.values)]
+    return visitors
+
+
+def _attributes(
+    store: Store,
+    site: Site,
+    definition: dict[str, Any],
+    query: ReportQuery,
+    persons: list[str],
+    visitors: list[str],
+    identities: bool,
+    timer: ReportTimer,
+) -> dict[str, tuple[Any, ...]]:
+    """Attribution fields of the given persons, evaluated exactly as in the funnel."""
+    if not persons:
+        return {}
     params = Params()
     plan = site_plan(
         store,
