@@ -52,6 +52,13 @@ def report(client: FlaskClient, site: Site, auth: dict, events: list, **args: An
     return res.get_json()
 
 
+def last_funnel_id(client: FlaskClient, site: Site, auth: dict) -> int:
+    """The funnel that `report` created last."""
+    return client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
+        "id"
+    ]
+
+
 def persons(body: dict) -> list[int]:
     return [s["persons"] for s in body["stages"]]
 
@@ -243,9 +250,7 @@ def test_a_value_named_other_is_not_the_remainder(
     body = report(client, site, auth, events, breakdown="campaign", limit="1")
     groups = [(b["value"], b["other"], b.get("values"), persons(b)) for b in body["breakdown"]]
     assert groups == [("other", False, None, [2, 1, 0]), ("other", True, 2, [2, 1, 1])]
-    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
-        "id"
-    ]
+    fid = last_funnel_id(client, site, auth)
     csv = client.get(
         f"/api/v1/sites/{site.key}/funnels/{fid}/report.csv",
         query_string={**RANGE, "breakdown": "campaign", "limit": "1"},
@@ -304,9 +309,7 @@ def test_breakdown_by_a_property(client: FlaskClient, site: Site, auth: dict) ->
         "": [2, 1, 0],
         "other": [2, 2, 1],
     }
-    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
-        "id"
-    ]
+    fid = last_funnel_id(client, site, auth)
     csv = client.get(
         f"/api/v1/sites/{site.key}/funnels/{fid}/report.csv",
         query_string={**RANGE, "breakdown": "prop.product"},
@@ -337,9 +340,7 @@ def test_persons_of_one_breakdown_group(client: FlaskClient, site: Site, auth: d
     body = report(client, site, auth, events, breakdown="campaign")
     groups = {b["value"]: persons(b) for b in body["breakdown"]}
     assert groups == {"spring": [2, 1, 0], "fall": [1, 1, 0], "": [1, 1, 0]}
-    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
-        "id"
-    ]
+    fid = last_funnel_id(client, site, auth)
     base = f"/api/v1/sites/{site.key}/funnels/{fid}"
 
     def ids(**args: str) -> list[str]:
@@ -414,9 +415,7 @@ def test_exit_pages_of_dropped_persons(client: FlaskClient, site: Site, auth: di
         ev(site, "d", "event", 3 * M),
     ]
     report(client, site, auth, events)
-    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
-        "id"
-    ]
+    fid = last_funnel_id(client, site, auth)
     url = f"/api/v1/sites/{site.key}/funnels/{fid}/exits"
 
     def exits(**args: str) -> dict:
@@ -458,9 +457,7 @@ def test_other_endpoints(client: FlaskClient, site: Site, auth: dict, store: Sto
         ev(site, "b", "pageview", M),
     ]
     body = report(client, site, auth, events)
-    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
-        "id"
-    ]
+    fid = last_funnel_id(client, site, auth)
     base = f"/api/v1/sites/{site.key}/funnels/{fid}"
     assert persons(body) == [2, 1, 1]
 
@@ -547,9 +544,7 @@ def test_persons_list_pages_and_stitched_attributes(
     ]
     body = report(client, site, auth, events)
     assert persons(body) == [3, 1, 0]
-    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][-1][
-        "id"
-    ]
+    fid = last_funnel_id(client, site, auth)
     base = f"/api/v1/sites/{site.key}/funnels/{fid}/persons"
     seen = []
     for page in (1, 2, 3):
