@@ -89,9 +89,8 @@ def funnel_persons(
     exits: dict[str, str | None] = {}
     if status == "dropped":
         # Where each of them left, as counted by `funnel_exits`.
-        window = query.window or int(definition["window"])
         people = [(str(r[0]), int(r[1]), int(r[3])) for r in rows]
-        exits = exit_pages(store, site.key, people, window, identities, visitors, timer)
+        exits = exit_pages(store, site.key, people, plan.window, identities, visitors, timer)
     # A property breakdown's value is one more attribute of each person (e.g. the product).
     fields = _person_fields(query)
     persons = []
