@@ -207,6 +207,10 @@ def test_identity_stitches_devices(client: FlaskClient, site: Site, auth: dict) 
     journey = res.get_json()
     assert [e["visitor_id"] for e in journey["events"]] == ["phone", "phone", "laptop", "laptop"]
     assert journey["events"][0]["stages"] == ["trace"]
+    # Opened with one device's visitor id: the same stitched journey, and whose it is.
+    by_device = client.get(f"/api/v1/sites/{site.key}/persons/laptop/journey", headers=auth)
+    assert by_device.get_json()["person"] == "u1"
+    assert by_device.get_json()["events"] == journey["events"]
 
 
 def test_filters_and_breakdown(client: FlaskClient, site: Site, auth: dict) -> None:

@@ -174,14 +174,16 @@ def _attributes(
 def resolve_person(store: Store, site: Site, any_id: str) -> str:
     """The person id (the user id once identified, else the visitor id) for a visitor or a
     user id, so that a lookup by either finds the whole stitched journey; the id unchanged
-    when no event carries it."""
+    when no event carries it. An id that is a person itself stays that person, even where
+    some other person's device also carried it (a second login on a shared tablet)."""
     params = Params()
     site_cond = f"site_id = {params.add(site.key, 'String')}"
     p_id = params.add(any_id, "String")
     sql = f"""
-        SELECT {PERSON_EXPR} FROM events AS e
+        SELECT {PERSON_EXPR} AS person FROM events AS e
         {identity_join(site_cond, one_site=True)}
         WHERE e.{site_cond} AND (e.visitor_id = {p_id} OR e.user_id = {p_id})
+        ORDER BY person != {p_id}, person
         LIMIT 1
     """
     rows = store.rows(sql, params.values)
@@ -192,7 +194,9 @@ def person_journey(
     store: Store, site: Site, definition: Any | None, person_id: str
 ) -> dict[str, Any]:
     """All events of the person (every device and visitor id stitched to it), in order,
-    each labelled with the keys of the stages it matches."""
+    each labelled with the keys of the stages it matches. A visitor id of a stitched person
+    gives that person's journey (`person` in the answer says whose)."""
+    person_id = resolve_person(store, site, person_id)
     params = Params()
     stages: list[dict[str, Any]] = []
     if definition is not None:
