@@ -1,4 +1,5 @@
-// Shared helpers for dashboard pages: CSRF-aware fetch and copy-to-clipboard buttons.
+// Shared helpers for dashboard pages: CSRF-aware fetch, copy-to-clipboard buttons and
+// confirmation before destructive form posts.
 "use strict";
 (function () {
   const meta = document.querySelector('meta[name="csrf-token"]');
@@ -27,6 +28,12 @@
       return node;
     },
   };
+
+  // Forms that destroy something ask first: <form data-confirm="Delete …?">.
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
 
   document.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-copy-target]");
