@@ -22,6 +22,7 @@ from dashboard import (  # noqa: F401
     formatting,
     views_admin,
     views_editor,
+    views_erasure,
     views_links,
     views_report,
     views_sites,

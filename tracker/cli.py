@@ -358,5 +358,53 @@ def prune() -> None:
         click.echo("Nothing to delete: no site has events past its retention")
 
 
+@main.command("erase-person")
+@click.argument("person_id")
+@click.option("--site", "site_key", required=True, help="Key of the site.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be erased.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@friendly_errors
+def erase_person(person_id: str, site_key: str, dry_run: bool, yes: bool) -> None:
+    """Erase every stored event of a person (a request to be forgotten).
+
+    PERSON_ID is a visitor or user id; the whole person it belongs to is erased: every
+    browser and device stitched to the same user, and every event carrying that user id.
+    Waits until the data is rewritten off disk.
+    """
+    from tracker import accounts, erasure
+    from tracker.app import store_of
+    from tracker.configdb import db
+
+    app = _app()
+    with app.app_context():
+        site = accounts.site_by_key(db.session, site_key)
+        if site is None:
+            raise AccountError(f"no site with key {site_key!r}")
+        store = store_of(app)
+        try:
+            if not dry_run:
+                erasure.flush_spool(app)
+            found = erasure.find_person(store, site, person_id)
+        except (erasure.ErasureError, erasure.PendingEventsError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(
+            f"Person {found.person}: {found.events} events from {found.first_seen} to "
+            f"{found.last_seen}, visitor ids: {', '.join(found.visitors) or 'none'}"
+        )
+        if dry_run:
+            return
+        if not yes:
+            click.confirm("Erase them permanently?", abort=True)
+        click.echo("Erasing and rewriting the affected data on disk…", err=True)
+        done = erasure.erase_person(store, site, person_id, wait=True)
+        click.echo(f"Erased {done.events} events of person {done.person}")
+        if not done.purged:
+            click.echo(
+                "They are gone from every report; ClickHouse finishes removing them from disk "
+                "in the background.",
+                err=True,
+            )
+
+
 if __name__ == "__main__":
     main()

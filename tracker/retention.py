@@ -1,8 +1,9 @@
 """Data retention: a site's events older than its `retention_days` are deleted once a day.
 
-This is the one place that deletes events (the stage engine never does). The serving process
-runs it on a daemon thread started by its first request, because an embedded store belongs to
-that process; `funnel prune` does the same on demand (with a ClickHouse server, or from cron).
+With `erasure.py` (one person, on request), the only code that deletes events; the stage
+engine never does. The serving process runs it on a daemon thread started by its first
+request, because an embedded store belongs to that process; `funnel prune` does the same on
+demand (with a ClickHouse server, or from cron).
 """
 
 from __future__ import annotations

@@ -224,7 +224,25 @@ def test_marketer_flow(
     assert "Left the funnel here" in page.locator("#journey").inner_text()
     screenshot(page, "journey")
 
+    # That visitor asks to be forgotten: erased from the journey, gone from the report.
+    page.get_by_role("link", name="Erase this person's data…").click()
+    page.wait_for_selector("#erase-preview")
+    erase = page.get_by_role("button", name=re.compile(r"^Erase \d+ events$"))
+    page.get_by_label(re.compile("will be deleted for good")).check()
+    erase.click()
+    page.wait_for_selector("text=They are gone from every report now")
+    page.get_by_role("link", name="Report").click()
+    page.wait_for_selector("#stage-table")
+    assert persons_column(page) == [3, 2, 2, 1]
     assert dialogs == []
+
+    # Deleting a funnel asks first; dismissing keeps it.
+    page.get_by_role("link", name="Funnels").click()
+    page.get_by_role("button", name="Delete").first.click()
+    assert len(dialogs) == 1 and "Spring sale funnel" in dialogs[0]
+    assert page.get_by_role("heading", name="Spring sale funnel").is_visible()
+    assert "Funnel deleted" not in page.content()
+
     assert [e for e in page.console_errors if "favicon" not in e] == []
 
 

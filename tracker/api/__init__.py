@@ -12,10 +12,9 @@ from flask import Flask
 # Resource modules: importing one registers its routes on `bp`.
 from tracker.api import funnels as _funnels  # noqa: F401
 from tracker.api import imports as _imports  # noqa: F401
+from tracker.api import persons as _persons  # noqa: F401
 from tracker.api.auth import bp
 from tracker.api.errors import register_error_handlers
-
-# (none yet)
 
 register_error_handlers(bp)
 
