@@ -21,6 +21,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
+from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 
 from dashboard import charts, recent, report_args
@@ -371,14 +372,46 @@ def persons(site_key: str) -> ResponseReturnValue:
     columns = _person_columns(result.get("persons", []), query.breakdown or "")
     context.update(result=result, query=query, columns=columns)
     if status == "dropped" and result["total"]:
-        # Where they left: the top exit pages of everyone listed, not just this page.
-        context["exits"] = reports.funnel_exits(
-            store_of(current_app), site, definition, query, stage, limit=EXIT_PAGES
-        )
+        # Where they left (the top exit pages of everyone listed, not just this page) is a
+        # second full pass: it loads after the list, unless asked inline (no script).
+        if request.args.get("exits") == "inline":
+            context["exits"] = _exits(site, definition, query, stage)
+        else:
+            exits_url = url_for("dashboard.persons_exits", site_key=site.key)
+            context["exits_url"] = report_args.url_with(exits_url, args, stage=stage)
     return render_template("persons.html", **context)
 
 
 EXIT_PAGES = 10
+
+
+def _exits(site: Site, definition: dict[str, Any], query: Any, stage: str) -> dict[str, Any]:
+    return reports.funnel_exits(
+        store_of(current_app), site, definition, query, stage, limit=EXIT_PAGES
+    )
+
+
+@bp.get("/sites/<site_key>/exits")
+@login_required
+def persons_exits(site_key: str) -> ResponseReturnValue:
+    """The "Where they left" card of a dropped-off list, as an HTML fragment."""
+    site, args, funnel = _site_and_funnel(site_key)
+    definition = _definition(funnel)
+    stages = {s["key"]: s["name"] for s in definition["stages"]}
+    stage = request.args.get("stage", "")
+    if request.headers.get("Sec-Fetch-Dest") == "document":
+        # Opened as a page: show the whole list with the card in place.
+        base = url_for("dashboard.persons", site_key=site.key)
+        return redirect(
+            report_args.url_with(base, args, stage=stage, status="dropped", exits="inline")
+        )
+    if stage not in stages:
+        return f'<p class="error">This funnel has no stage {escape(stage)}.</p>', 400
+    try:
+        exits = _exits(site, definition, _query(site, args), stage)
+    except (reports.QueryError, ValueError) as exc:
+        return f'<p class="error">{escape(str(exc))}</p>', 400
+    return render_template("_exits.html", exits=exits, stage_name=stages[stage])
 
 
 PERSON_COLUMNS = (

@@ -214,6 +214,10 @@ def test_marketer_flow(
     rows = page.locator("#persons-table tbody tr")
     assert rows.count() == 1
     assert "boots" in rows.first.inner_text()
+    # Where they left arrives after the list.
+    page.wait_for_selector('#exits-slot[data-loaded="true"] #exits-table')
+    exit_rows = page.locator("#exits-table tbody tr")
+    assert exit_rows.count() == 1 and exit_rows.first.inner_text().endswith("100.0%")
     rows.first.locator("a[data-person]").click()
     page.wait_for_selector("#journey")
     timeline = page.locator("#journey li")

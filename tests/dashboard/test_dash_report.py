@@ -281,14 +281,27 @@ def test_drill_down_and_journey(logged_in: FlaskClient, traffic: Site) -> None:
     people = re.findall(r'href="[^"]*/persons/([^"?]+)[^"]*" data-person>', html)
     assert people == ["a2"]
     assert "boots" in html
-    # Where they left: a2 clicked on the landing page and viewed nothing after.
-    exits = html[html.index('id="exits-table"') :]
-    exits = exits[: exits.index("</table>")]
-    cells = re.findall(r"<td[^>]*>([^<]*)</td>", exits)
-    assert cells == ["/landing", "1", "100.0%"]
+    # Where they left: a2 clicked on the landing page and viewed nothing after. The card is a
+    # second query, loaded after the list; without script, a link shows it inline.
+    assert "Where they left" not in html
+    slot = re.search(r'id="exits-slot" data-panel-url="([^"]+)"', html)
+    assert slot is not None
+    fragment_url = slot.group(1).replace("&amp;", "&")
+    assert fragment_url == f"{base}/exits?stage=response"
+    inline = logged_in.get(f"{base}/persons?stage=response&status=dropped&exits=inline")
+    for page in (logged_in.get(fragment_url).data.decode(), inline.data.decode()):
+        exits = page[page.index('id="exits-table"') :]
+        exits = exits[: exits.index("</table>")]
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", exits)
+        assert cells == ["/landing", "1", "100.0%"]
+        assert "after reaching Response" in page
+    as_page = logged_in.get(fragment_url, headers={"Sec-Fetch-Dest": "document"})
+    assert as_page.status_code == 302 and "exits=inline" in as_page.headers["Location"]
+    bad = logged_in.get(f"{base}/exits?stage=%3Cb%3Enope")
+    assert bad.status_code == 400 and "&lt;b&gt;nope" in bad.data.decode()
     assert '<th scope="col">Last page</th>' in html  # and per person in the list
     reached = logged_in.get(f"{base}/persons?stage=response&status=reached").data.decode()
-    assert "Where they left" not in reached
+    assert "Where they left" not in reached and "exits-slot" not in reached
     journey = logged_in.get(f"{base}/persons/a2").data.decode()
     labels = re.findall(r'<span class="badge" data-stage="([a-z_]+)">', journey)
     assert labels == ["trace", "response"]
