@@ -48,7 +48,7 @@ def erase_person_confirmed(site_key: str) -> ResponseReturnValue:
     )
     flash(
         f"Erased {done.events} event{'s' if done.events != 1 else ''} of person {done.person}. "
-        "They are gone from every report now and from disk shortly.",
+        "They are gone from every report now, and from disk within a day.",
         "ok",
     )
     return redirect(url_for("dashboard.erase_person", site_key=site.key))

@@ -344,18 +344,23 @@ def create_link(
 @main.command()
 @friendly_errors
 def prune() -> None:
-    """Delete events older than each site's data retention (a running server does this daily)."""
+    """Delete events older than each site's data retention, and rewrite erased persons' data
+    off disk (a running server does both daily)."""
     from tracker.app import store_of
     from tracker.configdb import db
+    from tracker.erasure import purge_deleted
     from tracker.retention import prune as run_prune
 
     app = _app()
     with app.app_context():
         pruned = run_prune(db.session, store_of(app))
+        purged = purge_deleted(store_of(app), wait=True)
     for key, count in pruned:
         click.echo(f"Site {key}: deleted {count} expired events")
     if not pruned:
         click.echo("Nothing to delete: no site has events past its retention")
+    if purged:
+        click.echo("Erased persons: their data is now rewritten off disk")
 
 
 @main.command("erase-person")

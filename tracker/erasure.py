@@ -6,9 +6,10 @@ made with a browser's visitor id also erases the user's other devices. Every eve
 carries the given id as its user id goes too, even where stitching gave that device to an
 earlier user, so that the id itself is no longer stored anywhere.
 
-A lightweight DELETE hides the rows from every query at once; `APPLY DELETED MASK` then
-rewrites the affected parts so the data is gone from disk, in the background unless asked to
-wait (on a large table that rewrite takes seconds per part).
+A lightweight DELETE hides the rows from every query at once (a fraction of a second).
+`APPLY DELETED MASK` then rewrites the affected parts so the data is gone from disk: at once
+when asked to wait (the CLI does), else in the daily maintenance run with retention, since a
+rewrite copies whole parts and would hold up the next erasure.
 """
 
 from __future__ import annotations
@@ -112,24 +113,52 @@ def find_person(store: Store, site: Site, any_id: str) -> Erasure:
 def erase_person(store: Store, site: Site, any_id: str, wait: bool = False) -> Erasure:
     """Delete every event of the person a visitor or user id belongs to (see the module
     docstring). The events vanish from queries before this returns; with `wait` their
-    bytes are also rewritten off disk before it returns."""
+    bytes are also rewritten off disk before it returns, else the daily maintenance run
+    (or a merge before it) does that."""
     found = find_person(store, site, any_id)
     where, params = _selection(site, found.person, _check_id(any_id), found.visitors)
-    table = "events_local" if store.cluster else "events"
-    on_cluster = f" ON CLUSTER '{store.cluster}'" if store.cluster else ""
+    table, on_cluster = _target(store)
     store.writer.command(
         f"DELETE FROM {table}{on_cluster} WHERE {where}",
         parameters=params.values,
         settings={"lightweight_deletes_sync": 2},
     )
-    try:
-        store.writer.command(
-            f"ALTER TABLE {table}{on_cluster} APPLY DELETED MASK",
-            settings={"mutations_sync": 2 if wait else 0},
-        )
-        found.purged = wait
-    except Exception:
-        # The rows are already invisible and ClickHouse keeps the rewrite queued (merges drop
-        # masked rows too), so a slow or failed rewrite must not turn into a failed erasure.
-        log.warning("erasure: the rewrite off disk did not finish", exc_info=True)
+    if wait:
+        try:
+            purge_deleted(store, wait=True)
+            found.purged = True
+        except Exception:
+            # The rows are already invisible and ClickHouse keeps the rewrite queued, so a
+            # slow or failed rewrite must not turn into a failed erasure.
+            log.warning("erasure: the rewrite off disk did not finish", exc_info=True)
     return found
+
+
+def _target(store: Store) -> tuple[str, str]:
+    if store.cluster:
+        return "events_local", f" ON CLUSTER '{store.cluster}'"
+    return "events", ""
+
+
+def purge_deleted(store: Store, wait: bool = False) -> int:
+    """Rewrite the parts that hold erased (hidden) rows, so the data leaves the disk; returns
+    how many parts had some (on a cluster, where parts are per node, -1: always asked).
+
+    Not done on every erasure: each rewrite copies whole parts (seconds at millions of rows)
+    and queues the next erasure's DELETE behind it, so it runs once a day instead."""
+    table, on_cluster = _target(store)
+    parts = -1
+    if not store.cluster:
+        parts = int(
+            store.scalar(
+                "SELECT count() FROM system.parts WHERE database = currentDatabase()"
+                " AND table = 'events' AND active AND has_lightweight_delete"
+            )
+        )
+        if not parts:
+            return 0
+    store.writer.command(
+        f"ALTER TABLE {table}{on_cluster} APPLY DELETED MASK",
+        settings={"mutations_sync": 2 if wait else 0},
+    )
+    return parts

@@ -1,4 +1,5 @@
-"""Data retention: a site's events older than its `retention_days` are deleted once a day.
+"""Data retention: a site's events older than its `retention_days` are deleted once a day,
+and the rows of erased persons are rewritten off disk in the same daily run.
 
 With `erasure.py` (one person, on request), the only code that deletes events; the stage
 engine never does. The serving process runs it on a daemon thread started by its first
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.clickhouse import Store
+from tracker.erasure import purge_deleted
 from tracker.models import Site
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,11 @@ class RetentionJob:
             delay = PRUNE_INTERVAL
             try:
                 with self.app.app_context():
-                    for key, count in prune(db.session, store_of(self.app)):
+                    store = store_of(self.app)
+                    for key, count in prune(db.session, store):
                         log.info("retention: deleted %d expired events of site %s", count, key)
+                    if purge_deleted(store):
+                        log.info("erasure: rewriting the parts that hold erased persons")
             except Exception:  # a failed run is retried the next day; the server keeps serving
                 log.exception("retention run failed")
 

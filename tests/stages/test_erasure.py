@@ -125,6 +125,21 @@ def test_dry_run_and_wait(client: FlaskClient, store: Store, site: Site, auth: d
     assert len(remaining(store, site, raw=True)) == 7
 
 
+def test_the_daily_run_rewrites_erased_rows_off_disk(
+    runner: FlaskCliRunner, client: FlaskClient, store: Store, site: Site, auth: dict
+) -> None:
+    load(store, history(site))
+    res = client.delete(f"/api/v1/sites/{site.key}/persons/u1", headers=auth)
+    assert res.status_code == 200 and res.get_json()["purged"] is False
+    assert remaining(store, site) == KEPT
+    assert len(remaining(store, site, raw=True)) == 8  # hidden at once, still on disk
+    result = runner.invoke(main, ["prune"])
+    assert result.exit_code == 0, result.output
+    assert "Erased persons: their data is now rewritten off disk" in result.output
+    assert remaining(store, site, raw=True) == KEPT
+    assert "Erased persons" not in runner.invoke(main, ["prune"]).output  # nothing left
+
+
 def test_events_still_in_the_spool_are_erased_too(
     app: Flask, client: FlaskClient, store: Store, site: Site, auth: dict
 ) -> None:
