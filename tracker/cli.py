@@ -6,7 +6,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from flask import Flask
@@ -16,6 +16,9 @@ from tracker.accounts import AccountError
 from tracker.clickhouse import StoreUnavailableError
 from tracker.datadir_lock import StoreLockedError
 from tracker.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from tracker.models import Site
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +41,17 @@ def _app() -> Flask:
     from tracker import create_app
 
     return create_app()
+
+
+def _site(key: str) -> Site:
+    """The site with this key (inside an app context), or a one-line error."""
+    from tracker import accounts
+    from tracker.configdb import db
+
+    site = accounts.site_by_key(db.session, key)
+    if site is None:
+        raise AccountError(f"no site with key {key!r}")
+    return site
 
 
 def progress(total: int, desc: str, unit: str) -> tqdm[Any]:
@@ -135,10 +149,7 @@ def create_user(email: str, password: str, role: str, name: str, sites: tuple[st
     with _app().app_context():
         user = accounts.create_user(db.session, email, password, role=role, name=name)
         for key in sites:
-            site = accounts.site_by_key(db.session, key)
-            if site is None:
-                raise AccountError(f"no site with key {key!r}")
-            accounts.add_member(db.session, user, site)
+            accounts.add_member(db.session, user, _site(key))
         db.session.commit()
         click.echo(f"Created {role} {user.email}")
 
@@ -253,17 +264,13 @@ def import_(file: Path, site_key: str) -> None:
 
     Idempotent by event id: importing the same file twice stores each event once.
     """
-    from tracker import accounts
     from tracker.collector.state import collector_of
-    from tracker.configdb import db
     from tracker.ingest.files import count_events, iter_events
     from tracker.ingest.importer import CHUNK, ImportSummary, import_chunk
 
     app = _app()
     with app.app_context():
-        site = accounts.site_by_key(db.session, site_key)
-        if site is None:
-            raise AccountError(f"no site with key {site_key!r}")
+        _site(site_key)  # fails early, before counting the file
         state = collector_of(app)
         try:
             total_events = count_events(file)
@@ -324,15 +331,13 @@ def create_link(
     base_url: str | None,
 ) -> None:
     """Create a tracked link: /r/CODE records a click and redirects to URL with utm tags."""
-    from tracker import accounts, links
+    from tracker import links
     from tracker.configdb import db
 
     app = _app()
     settings: Settings = app.config["FUNNEL_SETTINGS"]
     with app.app_context():
-        site = accounts.site_by_key(db.session, site_key)
-        if site is None:
-            raise AccountError(f"no site with key {site_key!r}")
+        site = _site(site_key)
         link = links.create_link(
             db.session, site, target, campaign, source, medium, keyword, content
         )
@@ -376,15 +381,12 @@ def erase_person(person_id: str, site_key: str, dry_run: bool, yes: bool) -> Non
     browser and device stitched to the same user, and every event carrying that user id.
     Waits until the data is rewritten off disk.
     """
-    from tracker import accounts, erasure
+    from tracker import erasure
     from tracker.app import store_of
-    from tracker.configdb import db
 
     app = _app()
     with app.app_context():
-        site = accounts.site_by_key(db.session, site_key)
-        if site is None:
-            raise AccountError(f"no site with key {site_key!r}")
+        site = _site(site_key)
         store = store_of(app)
         try:
             if not dry_run:
