@@ -43,9 +43,6 @@ def erase_person_confirmed(site_key: str) -> ResponseReturnValue:
     except (erasure.ErasureError, erasure.PendingEventsError) as exc:
         flash(str(exc), "error")
         return redirect(back)
-    current_app.logger.info(
-        "erasure: site %s, %d events of %d visitor ids", site.key, done.events, len(done.visitors)
-    )
     flash(
         f"Erased {done.events} event{'s' if done.events != 1 else ''} of person {done.person}. "
         "They are gone from every report now, and from disk within a day.",

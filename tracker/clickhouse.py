@@ -94,6 +94,15 @@ class Store:
             return f"{scheme}://***@{rest.split('@', 1)[1]}"
         return self.dsn
 
+    @property
+    def events_target(self) -> str:
+        """What a DELETE or ALTER of events names: on a cluster, the local table on every
+        node (the Distributed `events` table takes neither); the cluster name is validated
+        by the settings."""
+        if self.cluster:
+            return f"events_local ON CLUSTER '{self.cluster}'"
+        return "events"
+
     # -- operations ----------------------------------------------------------------
 
     def query(

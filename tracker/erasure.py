@@ -117,11 +117,14 @@ def erase_person(store: Store, site: Site, any_id: str, wait: bool = False) -> E
     (or a merge before it) does that."""
     found = find_person(store, site, any_id)
     where, params = _selection(site, found.person, _check_id(any_id), found.visitors)
-    table, on_cluster = _target(store)
     store.writer.command(
-        f"DELETE FROM {table}{on_cluster} WHERE {where}",
+        f"DELETE FROM {store.events_target} WHERE {where}",
         parameters=params.values,
         settings={"lightweight_deletes_sync": 2},
+    )
+    # An audit line without the id itself: the log must not keep what was just erased.
+    log.info(
+        "erasure: site %s, %d events of %d visitor ids", site.key, found.events, len(found.visitors)
     )
     if wait:
         try:
@@ -134,19 +137,12 @@ def erase_person(store: Store, site: Site, any_id: str, wait: bool = False) -> E
     return found
 
 
-def _target(store: Store) -> tuple[str, str]:
-    if store.cluster:
-        return "events_local", f" ON CLUSTER '{store.cluster}'"
-    return "events", ""
-
-
 def purge_deleted(store: Store, wait: bool = False) -> int:
     """Rewrite the parts that hold erased (hidden) rows, so the data leaves the disk; returns
     how many parts had some (on a cluster, where parts are per node, -1: always asked).
 
     Not done on every erasure: each rewrite copies whole parts (seconds at millions of rows)
     and queues the next erasure's DELETE behind it, so it runs once a day instead."""
-    table, on_cluster = _target(store)
     parts = -1
     if not store.cluster:
         parts = int(
@@ -158,7 +154,7 @@ def purge_deleted(store: Store, wait: bool = False) -> int:
         if not parts:
             return 0
     store.writer.command(
-        f"ALTER TABLE {table}{on_cluster} APPLY DELETED MASK",
+        f"ALTER TABLE {store.events_target} APPLY DELETED MASK",
         settings={"mutations_sync": 2 if wait else 0},
     )
     return parts

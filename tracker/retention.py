@@ -28,15 +28,13 @@ FIRST_RUN_DELAY = 60.0  # let a restarted server replay its spool first
 
 def delete_events(store: Store, site_key: str, before: datetime | None = None) -> None:
     """Delete a site's events (all, or those before a time) and wait until they are gone."""
-    table = "events_local" if store.cluster else "events"
-    on_cluster = f" ON CLUSTER '{store.cluster}'" if store.cluster else ""
     where = "site_id = {site:String}"
     params: dict[str, object] = {"site": site_key}
     if before is not None:
         where += " AND ts < {before:DateTime64(3, 'UTC')}"
         params["before"] = before.astimezone(UTC).replace(tzinfo=None)
     store.writer.command(
-        f"ALTER TABLE {table}{on_cluster} DELETE WHERE {where}",
+        f"ALTER TABLE {store.events_target} DELETE WHERE {where}",
         parameters=params,
         settings={"mutations_sync": 2},
     )

@@ -42,11 +42,4 @@ def erase_person(site_key: str, person_id: str) -> Any:
         raise ApiError(400, "invalid_person", str(exc)) from None
     except erasure.PendingEventsError as exc:
         raise ApiError(503, "spool_pending", str(exc)) from None
-    current_app.logger.info(
-        "erasure: site %s, %d events of %d visitor ids%s",
-        site.key,
-        found.events,
-        len(found.visitors),
-        " (dry run)" if dry_run else "",
-    )
     return jsonify({**found.to_dict(), "erased": not dry_run})
