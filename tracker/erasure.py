@@ -77,10 +77,11 @@ def _selection(site: Site, person: str, any_id: str, visitors: list[str]) -> tup
 
 
 def flush_spool(app: Flask, timeout: float = 10.0) -> None:
-    """Write what the collector has acknowledged but not yet stored, so that the person's
-    newest events are erased too rather than written after the delete."""
+    """Store what the collectors (this process's and every other serving process's spool)
+    have acknowledged, so the person's newest events are erased too rather than written after
+    the delete; this process's spool segments holding them are deleted as well."""
     writer = app.extensions.get("funnel_writer")
-    if writer is not None and not writer.flush(timeout=timeout):
+    if writer is not None and not writer.flush_everywhere(timeout=timeout):
         raise PendingEventsError(
             "events received earlier are still waiting to be stored; try again shortly"
         )

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import threading
+import time
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -133,26 +134,29 @@ class Spool:
         self.appended_rows = 0
         self.committed_rows = 0
         self._seg_sizes: dict[int, int] = {}
+        self._seg_started = time.monotonic()  # when the current segment became current
 
     # -- opening -------------------------------------------------------------------
 
-    def open(self) -> None:
-        """Take a free slot, recover its state and position the append cursor."""
+    def open(self, slot: Path | None = None) -> None:
+        """Take a free slot (or exactly `slot`), recover its state and position the append
+        cursor. SpoolBusyError when no slot (or that slot) is free."""
         self.root.mkdir(parents=True, exist_ok=True)
-        for n in range(256):
-            slot = self.root / f"slot-{n}"
-            slot.mkdir(exist_ok=True)
-            fh = open(slot / "lock", "a+")  # noqa: SIM115 - held for the process lifetime
+        candidates = [slot] if slot is not None else [self.root / f"slot-{n}" for n in range(256)]
+        for path in candidates:
+            path.mkdir(exist_ok=True)
+            fh = open(path / "lock", "a+")  # noqa: SIM115 - held for the process lifetime
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 fh.close()
                 continue
             self._lock_fh = fh
-            self.dir = slot
+            self.dir = path
             break
         else:
-            raise SpoolBusyError(f"all spool slots under {self.root} are in use")
+            where = slot if slot is not None else f"all spool slots under {self.root}"
+            raise SpoolBusyError(f"{where} in use")
         id_file = self.dir / "id"
         if not id_file.exists():
             _atomic_write(id_file, uuid.uuid4().hex)
@@ -210,6 +214,7 @@ class Spool:
             self.committed = (self._seg, 0)
         self._fd = os.open(self._seg_path(self._seg), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._seg_sizes[self._seg] = self._size
+        self._seg_started = time.monotonic()
         _fsync_dir(self.dir)
 
     def segments(self) -> list[int]:
@@ -278,8 +283,28 @@ class Spool:
         self._size = 0
         self._fd = os.open(self._seg_path(self._seg), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._seg_sizes[self._seg] = 0
+        self._seg_started = time.monotonic()
         assert self.dir is not None
         _fsync_dir(self.dir)
+
+    def seal(self) -> bool:
+        """Start a new segment so that the current one, once stored, is deleted: raw events
+        then leave the disk soon after they reach ClickHouse (and at once for an erasure)."""
+        with self._lock:
+            if self._fd < 0 or not self._size:
+                return False
+            self._rotate()
+            return True
+
+    def seal_due(self, age: float) -> bool:
+        """True when everything is stored and the current segment, holding raw events that are
+        no longer needed, has been current for `age` seconds."""
+        return (
+            self.pending is None
+            and self._size > 0
+            and self.committed >= self.end
+            and time.monotonic() - self._seg_started >= age
+        )
 
     def _sync(self, my_seq: int) -> None:
         with self._sync_lock:
@@ -309,6 +334,7 @@ class Spool:
             # This segment is fully committed: move on to the next one.
             seg, off = seg + 1, 0
             self._set_committed((seg, 0), None)
+            self._drop_old_segments()
 
     def _read_batch(self, seg: int, start: int, limit: int, max_rows: int, max_bytes: int) -> Batch:
         with open(self._seg_path(seg), "rb") as fh:
@@ -354,10 +380,11 @@ class Spool:
                 self._seg_path(seg).unlink()
             self._seg_sizes.pop(seg, None)
         if self._old_fds and self.committed[0] == self._seg:
-            with self._lock:
+            # _sync_lock too: a concurrent _sync may be flushing one of these descriptors.
+            with self._sync_lock, self._lock:
                 old, self._old_fds = self._old_fds, []
-            for fd in old:
-                os.close(fd)
+                for fd in old:
+                    os.close(fd)
 
     def quarantine(self, batch: Batch, offset: int, payload: bytes, reason: str) -> None:
         """Set aside one frame ClickHouse rejects as data, so it cannot block the spool."""
@@ -379,6 +406,38 @@ class Spool:
             fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_UN)
             self._lock_fh.close()
             self._lock_fh = None
+
+
+def slot_dirs(root: Path) -> list[Path]:
+    """Every slot directory under the spool root, in slot order."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"slot-\d+", p.name)]
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+def slot_progress(slot: Path) -> tuple[Position, Position, bool]:
+    """(committed, end, batch in flight) of any slot, read from its files without its lock,
+    so one process can tell whether another's spool has stored everything it accepted."""
+    committed: Position = (0, 0)
+    pending = False
+    try:
+        state = json.loads((slot / "state.json").read_text())
+        committed = (int(state["seg"]), int(state["off"]))
+        pending = state.get("pending") is not None
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        pass
+    end: Position = committed
+    segs = sorted(
+        int(m.group(1)) for m in (_SEG_RE.match(n) for n in os.listdir(slot)) if m is not None
+    )
+    for seg in reversed(segs):
+        try:
+            end = (seg, (slot / f"seg-{seg:012d}.log").stat().st_size)
+            break
+        except FileNotFoundError:  # deleted by its owner meanwhile
+            continue
+    return committed, end, pending
 
 
 def _write_all(fd: int, data: bytes) -> None:

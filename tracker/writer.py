@@ -18,7 +18,15 @@ import time
 from pathlib import Path
 
 from tracker.clickhouse import Store, StoreUnavailableError
-from tracker.spool import SYNC_INTERVAL, Batch, Position, Spool
+from tracker.spool import (
+    SYNC_INTERVAL,
+    Batch,
+    Position,
+    Spool,
+    SpoolBusyError,
+    slot_dirs,
+    slot_progress,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +34,8 @@ BATCH_ROWS = 20_000
 BATCH_BYTES = 16 << 20
 BATCH_INTERVAL = 1.0  # seconds a small backlog may wait for more events
 PAUSE_FLAG = "PAUSE_WRITES"  # a file in the spool root that simulates a ClickHouse outage
+SEAL_AFTER = 60.0  # seconds stored raw events may stay in the current spool segment
+ORPHAN_SCAN_INTERVAL = 30.0  # seconds between looks for slots a vanished process left behind
 _MAX_DATA_FAILURES = 3
 
 
@@ -54,6 +64,10 @@ class BatchWriter:
         self._data_failures = 0
         self._retry: Batch | None = None
         self.observe_insert = _noop_observe
+        self.seal_after = SEAL_AFTER
+        self.orphan_scan_interval = ORPHAN_SCAN_INTERVAL
+        self._next_orphan_scan = 0.0  # at once on start: replay what dead processes left
+        self.adopted_rows = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -104,9 +118,12 @@ class BatchWriter:
                 self._cond.notify_all()
         return position
 
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Block until every event acknowledged so far is in ClickHouse, or the timeout."""
+    def flush(self, timeout: float = 10.0, seal: bool = False) -> bool:
+        """Block until every event acknowledged so far is in ClickHouse, or the timeout. With
+        `seal`, the spool segments holding those events are deleted before it returns."""
         self.start()
+        if seal:
+            self.spool.seal()
         target = self.spool.end
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -120,6 +137,30 @@ class BatchWriter:
                     self._cond.wait(min(remaining, 0.5))
             finally:
                 self._flush_requests -= 1
+        return True
+
+    def flush_everywhere(self, timeout: float = 10.0) -> bool:
+        """flush(seal=True), then wait until every other process's spool slot has stored what
+        it held when this call began; a slot left by a process that is gone is drained here.
+        For an erasure: afterwards no event accepted before the call can still arrive."""
+        deadline = time.monotonic() + timeout
+        others = {slot: slot_progress(slot)[1] for slot in self._other_slots()}
+        if not self.flush(timeout=timeout, seal=True):
+            return False
+        with self._cond:
+            self._next_orphan_scan = 0.0
+            self._cond.notify_all()
+        while others:
+            for slot, target in list(others.items()):
+                committed, end, pending = slot_progress(slot)
+                # A torn tail cut off when the slot was adopted shrinks its end.
+                if not pending and committed >= min(target, end):
+                    del others[slot]
+            if not others:
+                break
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
         return True
 
     def _reached(self, target: Position) -> bool:
@@ -166,6 +207,13 @@ class BatchWriter:
                         return
                 backoff = min(backoff * 2, 5.0)
                 continue
+            if time.monotonic() >= self._next_orphan_scan:
+                self._next_orphan_scan = time.monotonic() + self.orphan_scan_interval
+                try:
+                    self._adopt_orphans()
+                except Exception as exc:
+                    self._failed(exc)
+                    continue
             backoff = 0.2
             if self.failing_since is not None:
                 log.info("ClickHouse accepts inserts again; draining the spool")
@@ -189,8 +237,10 @@ class BatchWriter:
     def _due(self) -> bool:
         if self.spool.pending is not None:
             return True
+        if time.monotonic() >= self._next_orphan_scan:
+            return True
         if self.spool.committed >= self.spool.end:
-            return False
+            return self.spool.seal_due(self.seal_after)
         if self._flush_requests or self.spool.backlog_rows >= BATCH_ROWS:
             return True
         first = self._first_pending_at
@@ -199,10 +249,12 @@ class BatchWriter:
     def _wait_time(self) -> float:
         first = self._first_pending_at
         if first is None:
-            return BATCH_INTERVAL
+            return min(BATCH_INTERVAL, max(0.01, self._next_orphan_scan - time.monotonic()))
         return max(0.01, BATCH_INTERVAL - (time.monotonic() - first))
 
     def _write_one(self) -> bool:
+        if self._retry is None and self.spool.seal_due(self.seal_after):
+            self.spool.seal()  # next_batch below moves past the old segment and deletes it
         # A failed batch is retried as it is, without reading it from disk again.
         batch = self._retry or self.spool.next_batch(BATCH_ROWS, BATCH_BYTES)
         self._retry = batch
@@ -212,14 +264,48 @@ class BatchWriter:
             self._first_pending_at = time.monotonic()
         if batch.rows:
             self.spool.begin(batch)
-            self._insert_with_quarantine(batch)
+            self._insert_with_quarantine(batch, self.spool)
         self.spool.commit(batch)
         self._retry = None
         return True
 
-    def _insert_with_quarantine(self, batch: Batch) -> None:
+    def _other_slots(self) -> list[Path]:
+        own = self.spool.dir
+        return [slot for slot in slot_dirs(self.spool_root) if slot != own]
+
+    def _adopt_orphans(self) -> None:
+        """Drain every slot whose process is gone (fewer workers than before, a worker that
+        was not restarted): its acknowledged events would otherwise never be stored."""
+        for slot in self._other_slots():
+            committed, end, pending = slot_progress(slot)
+            if not pending and committed >= end:
+                continue
+            orphan = Spool(self.spool_root, self.spool.max_bytes)
+            try:
+                orphan.open(slot=slot)
+            except SpoolBusyError:
+                continue  # a live process owns it and drains it itself
+            try:
+                if orphan.backlog_rows or orphan.pending is not None:
+                    log.info(
+                        "spool: storing %d events left in %s by a process that is gone",
+                        orphan.backlog_rows,
+                        slot.name,
+                    )
+                while (batch := orphan.next_batch(BATCH_ROWS, BATCH_BYTES)) is not None:
+                    if batch.rows:
+                        orphan.begin(batch)
+                        self._insert_with_quarantine(batch, orphan)
+                    orphan.commit(batch)
+                    self.adopted_rows += batch.rows
+                if orphan.seal():
+                    orphan.next_batch(BATCH_ROWS, BATCH_BYTES)  # deletes the stored segment
+            finally:
+                orphan.close()
+
+    def _insert_with_quarantine(self, batch: Batch, spool: Spool) -> None:
         try:
-            self._insert(batch.payload, batch.rows, batch.token(self.spool.spool_id))
+            self._insert(batch.payload, batch.rows, batch.token(spool.spool_id))
             self._data_failures = 0
             return
         except ClickHouseRejectedError as exc:
@@ -230,12 +316,12 @@ class BatchWriter:
         # ClickHouse keeps rejecting this batch as data: insert frame by frame and set aside
         # only the frames it refuses, so one bad frame cannot hold back everything after it.
         log.error("spool batch rejected %d times; inserting frame by frame", _MAX_DATA_FAILURES)
-        base = batch.token(self.spool.spool_id)
+        base = batch.token(spool.spool_id)
         for offset, payload in batch.frames:
             try:
                 self._insert(payload, payload.count(b"\n"), f"{base}-f{offset}")
             except ClickHouseRejectedError as exc:
-                self.spool.quarantine(batch, offset, payload, str(exc) or reason)
+                spool.quarantine(batch, offset, payload, str(exc) or reason)
         self._data_failures = 0
 
     def _insert(self, payload: bytes, rows: int, token: str) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from flask.testing import FlaskClient
 
 from tests.collector.conftest import event, flush, post
 from tracker.clickhouse import Store
-from tracker.spool import Spool
+from tracker.spool import Spool, slot_progress
 from tracker.writer import PAUSE_FLAG, BatchWriter
 
 
@@ -172,6 +174,99 @@ def test_segments_rotate_and_are_deleted_once_committed(
     assert writer.spool.backlog_rows == 0
     writer.stop()
     assert count_by_id(store, key) == dict.fromkeys(sent, 1)
+
+
+def spooled(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(root.glob("slot-*/seg-*.log")))
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_slot_left_by_a_vanished_process_is_stored_by_another(
+    store: Store, tmp_path: Path, key: str
+) -> None:
+    """Four workers became two, or a worker died and was not replaced: the events its slot
+    acknowledged must still reach ClickHouse, through a process that is alive."""
+    root = tmp_path / "spool"
+    first = Spool(root, 10 << 20)
+    first.open()  # slot-0, so that the dying process gets slot-1
+    dead = Spool(root, 10 << 20)
+    dead.open()
+    ids, payload = lines(key, 7)
+    dead.append(payload, 7)
+    dead.close()
+    first.close()
+
+    writer = BatchWriter(store, root, 10 << 20)
+    writer.start()
+    assert writer.spool.dir == root / "slot-0"
+    assert wait_for(lambda: count_by_id(store, key) == dict.fromkeys(ids, 1))
+    assert writer.adopted_rows == 7
+    committed, end, pending = slot_progress(root / "slot-1")
+    assert committed >= end and not pending
+    assert not any(i.encode() in spooled(root) for i in ids)  # stored, so deleted
+    # Adopting again (the next periodic look) finds nothing to do and doubles nothing.
+    writer._adopt_orphans()
+    writer.stop()
+    assert writer.adopted_rows == 7
+    assert count_by_id(store, key) == dict.fromkeys(ids, 1)
+
+
+def test_a_live_processs_slot_is_left_to_it(store: Store, tmp_path: Path, key: str) -> None:
+    root = tmp_path / "spool"
+    writer = BatchWriter(store, root, 10 << 20)
+    writer.start()
+    live = Spool(root, 10 << 20)
+    live.open()
+    ids, payload = lines(key, 4)
+    live.append(payload, 4)
+    writer._adopt_orphans()
+    assert count_by_id(store, key) == {}
+    assert writer.flush_everywhere(timeout=0.5) is False  # waits for it, cannot drain it
+    live.close()
+    assert writer.flush_everywhere(timeout=30)
+    writer.stop()
+    assert count_by_id(store, key) == dict.fromkeys(ids, 1)
+
+
+def test_stored_raw_events_leave_the_spool_after_a_while(
+    store: Store, tmp_path: Path, key: str
+) -> None:
+    writer = BatchWriter(store, tmp_path / "spool", 10 << 20)
+    writer.seal_after = 0.3
+    writer.start()
+    ids, payload = lines(key, 3)
+    writer.append(payload, 3)
+    assert writer.flush(timeout=30)
+    first_segment = writer.spool.segments()
+    assert wait_for(lambda: not any(i.encode() in spooled(writer.spool_root) for i in ids), 10)
+    assert writer.spool.segments() != first_segment and len(writer.spool.segments()) == 1
+    more, payload = lines(key, 2)
+    writer.append(payload, 2)  # appends go on into the new segment
+    assert writer.flush(timeout=30)
+    writer.stop()
+    assert count_by_id(store, key) == dict.fromkeys(ids + more, 1)
+
+
+def test_a_sealing_flush_deletes_the_stored_segment_before_it_returns(
+    store: Store, tmp_path: Path, key: str
+) -> None:
+    writer = BatchWriter(store, tmp_path / "spool", 10 << 20)
+    writer.start()
+    ids, payload = lines(key, 3)
+    writer.append(payload, 3)
+    assert writer.flush(timeout=30)
+    assert ids[0].encode() in spooled(writer.spool_root)  # kept for SEAL_AFTER by default
+    assert writer.flush(timeout=30, seal=True)
+    assert not any(i.encode() in spooled(writer.spool_root) for i in ids)
+    writer.stop()
 
 
 def test_a_frame_clickhouse_refuses_is_set_aside_and_the_rest_lands(

@@ -3,7 +3,10 @@ exactly the person a report counts, plus every event carrying the user id, and n
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +16,12 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from tests.collector.conftest import event as browser_event
 from tests.collector.conftest import post
 from tests.stages.conftest import load
-from tracker import accounts
+from tracker import accounts, erasure
 from tracker.cli import main
 from tracker.clickhouse import Store
 from tracker.configdb import db
 from tracker.models import Site
+from tracker.spool import Spool
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -149,8 +153,45 @@ def test_events_still_in_the_spool_are_erased_too(
     assert post(client, body).status_code == 202
     res = client.delete(f"/api/v1/sites/{site.key}/persons/phone", headers=auth)
     assert res.status_code == 200 and res.get_json()["events"] == 4
-    assert app.extensions["funnel_writer"].flush(timeout=30)
+    writer = app.extensions["funnel_writer"]
+    assert writer.flush(timeout=30)
     assert remaining(store, site) == []
+    # Nor do the raw events stay in the spool on disk: their segment was sealed and deleted.
+    assert b'"phone"' not in spool_bytes(writer.spool_root)
+
+
+def spool_bytes(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(root.glob("slot-*/seg-*.log")))
+
+
+def test_events_in_another_processs_spool_are_waited_for(
+    app: Flask, client: FlaskClient, store: Store, site: Site, auth: dict
+) -> None:
+    """Another serving process (a gunicorn worker) accepted events of the person and has not
+    stored them yet: erasing now would let them arrive after the delete."""
+    load(store, [ev(site, "phone", 0)])
+    writer = app.extensions["funnel_writer"]
+    writer.start()
+    other = Spool(writer.spool_root, 10 << 20)
+    other.open()  # a live process's slot, which this process must not drain
+    row = {
+        "site_id": site.key,
+        "event_id": str(uuid.uuid4()),
+        "type": "pageview",
+        "ts": "2026-03-02 09:30:00.000",
+        "received_at": "2026-03-02 09:30:00.000",
+        "visitor_id": "phone",
+    }
+    other.append(json.dumps(row).encode() + b"\n", 1)
+    with pytest.raises(erasure.PendingEventsError):
+        erasure.flush_spool(app, timeout=1.0)
+    assert len(remaining(store, site)) == 1
+    other.close()  # that process is gone: its slot is adopted and drained by this one
+    res = client.delete(f"/api/v1/sites/{site.key}/persons/phone", headers=auth)
+    assert res.status_code == 200 and res.get_json()["events"] == 2
+    assert writer.flush(timeout=30)
+    assert remaining(store, site) == []
+    assert b'"phone"' not in spool_bytes(writer.spool_root)
 
 
 @pytest.mark.parametrize(
