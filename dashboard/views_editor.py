@@ -198,6 +198,18 @@ def edit_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
     return redirect(url_for("dashboard.edit_funnel", site_key=site.key, funnel_id=funnel_id))
 
 
+@bp.post("/sites/<site_key>/funnels/<int:funnel_id>/duplicate")
+@login_required
+def duplicate_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
+    site = site_or_404(site_key)
+    _funnel_or_404(site, funnel_id)
+    funnel_service, _ = _engine()
+    copy = funnel_service.duplicate_funnel(db.session, site, funnel_id)
+    db.session.commit()
+    flash(f"Copied as “{copy.name}”: change it here; the original stays as it was.", "ok")
+    return redirect(url_for("dashboard.edit_funnel", site_key=site.key, funnel_id=copy.id))
+
+
 @bp.post("/sites/<site_key>/funnels/<int:funnel_id>/delete")
 @login_required
 def delete_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:

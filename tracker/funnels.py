@@ -73,6 +73,18 @@ def update_funnel(session: Session, site: Site, funnel_id: int, data: dict[str, 
     return funnel
 
 
+def duplicate_funnel(session: Session, site: Site, funnel_id: int) -> Funnel:
+    """A copy named "<name> (copy)", to try a variant without touching the original;
+    LookupError if the funnel is not the site's."""
+    funnel = get_funnel(session, site, funnel_id)
+    if funnel is None:
+        raise LookupError(f"no funnel {funnel_id} on this site")
+    definition = funnel_definition(funnel)
+    suffix = " (copy)"
+    definition["name"] = funnel.name[: 200 - len(suffix)].rstrip() + suffix
+    return create_funnel(session, site, definition)
+
+
 def delete_funnel(session: Session, site: Site, funnel_id: int) -> None:
     funnel = get_funnel(session, site, funnel_id)
     if funnel is None:

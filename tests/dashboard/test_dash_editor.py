@@ -185,6 +185,17 @@ def test_preview_endpoint_counts_matches(
     assert "stages-0-rules-0-type" in bad.get_json()["fields"]
 
 
+def test_duplicate_a_funnel(logged_in: FlaskClient, my_site: Site) -> None:
+    original = list_funnels(db.session, my_site)[0]
+    response = logged_in.post(f"/sites/{my_site.key}/funnels/{original.id}/duplicate")
+    assert response.status_code == 302
+    funnels = list_funnels(db.session, my_site)
+    assert [f.name for f in funnels] == [original.name, f"{original.name} (copy)"]
+    assert response.headers["Location"].endswith(f"/funnels/{funnels[1].id}/edit")
+    assert [s.rules for s in funnels[1].stages] == [s.rules for s in original.stages]
+    assert logged_in.post(f"/sites/{my_site.key}/funnels/99999/duplicate").status_code == 404
+
+
 def test_create_funnel_from_template(logged_in: FlaskClient, my_site: Site) -> None:
     response = logged_in.post(f"/sites/{my_site.key}/funnels")
     assert response.status_code == 302

@@ -62,6 +62,25 @@ def test_crud_round_trip(client: FlaskClient, site: Site, auth: dict) -> None:
     assert client.get(f"{base}/{fid}", headers=auth).status_code == 404
 
 
+def test_duplicate_copies_the_definition_and_leaves_the_original(
+    client: FlaskClient, site: Site, auth: dict
+) -> None:
+    base = f"/api/v1/sites/{site.key}/funnels"
+    original = client.post(base, json=dict(VALID, name="N" * 200), headers=auth).get_json()
+    res = client.post(f"{base}/{original['id']}/duplicate", headers=auth)
+    assert res.status_code == 201
+    copy = res.get_json()
+    assert copy["id"] != original["id"]
+    assert copy["name"] == "N" * 193 + " (copy)"  # still within the 200-character limit
+    same = ("mode", "window", "engagement_stage", "stages")
+    assert {k: copy[k] for k in same} == {k: original[k] for k in same}
+    # Editing the copy leaves the original as it was.
+    client.put(f"{base}/{copy['id']}", json=dict(VALID, mode="any"), headers=auth)
+    assert client.get(f"{base}/{original['id']}", headers=auth).get_json()["mode"] == "strict"
+    assert client.post(f"{base}/999999/duplicate", headers=auth).status_code == 404
+    assert client.post(f"{base}/{original['id']}/duplicate").status_code == 401
+
+
 def test_bad_rule_is_a_400_with_a_reason(client: FlaskClient, site: Site, auth: dict) -> None:
     bad = {
         "stages": [

@@ -88,6 +88,16 @@ def create_funnel(site_key: str) -> Any:
     return jsonify(funnel_service.funnel_to_dict(funnel)), 201
 
 
+@bp.post("/sites/<site_key>/funnels/<int:funnel_id>/duplicate")
+@require_token
+def duplicate_funnel(site_key: str, funnel_id: int) -> Any:
+    site = site_for_request(site_key)
+    _funnel_or_404(site, funnel_id)
+    funnel = funnel_service.duplicate_funnel(db.session, site, funnel_id)
+    db.session.commit()
+    return jsonify(funnel_service.funnel_to_dict(funnel)), 201
+
+
 @bp.get("/sites/<site_key>/funnels/<int:funnel_id>")
 @require_token
 def get_funnel(site_key: str, funnel_id: int) -> Any:
