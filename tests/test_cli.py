@@ -8,10 +8,24 @@ from tracker.cli import main
 from tracker.clickhouse import Store
 from tracker.configdb import db
 
-COMMANDS = ["serve", "migrate", "create-user", "create-site", "create-token", "demo"]
+COMMANDS = [
+    "serve",
+    "migrate",
+    "create-user",
+    "create-site",
+    "create-token",
+    "create-link",
+    "demo",
+    "import",
+    "prune",
+    "erase-person",
+    "spool",
+    "spool status",
+    "spool retry",
+]
 
 
-@pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
+@pytest.mark.parametrize("command", [[], *[c.split() for c in COMMANDS]])
 def test_every_command_has_help(runner: FlaskCliRunner, command: list[str]) -> None:
     result = runner.invoke(main, [*command, "--help"])
     assert result.exit_code == 0, result.output

@@ -368,6 +368,59 @@ def prune() -> None:
         click.echo("Erased persons: their data is now rewritten off disk")
 
 
+@main.group()
+def spool() -> None:
+    """Inspect the collector's spool; store again events ClickHouse refused."""
+
+
+@spool.command("status")
+@friendly_errors
+def spool_status() -> None:
+    """Events each spool slot holds that are not stored yet, and frames set aside."""
+    from tracker import quarantine
+
+    root = Settings.from_env().spool_dir
+    slots = quarantine.status(root)
+    if not slots:
+        click.echo(f"No spool under {root} yet.")
+        return
+    for s in slots:
+        owner = "in use by a running process" if s.in_use else "free"
+        click.echo(
+            f"{s.name} ({owner}): {s.waiting_rows} events waiting ({s.waiting_bytes} bytes), "
+            f"{s.set_aside_frames} frames set aside ({s.set_aside_rows} events)"
+        )
+    if any(s.set_aside_frames for s in slots):
+        click.echo(
+            "Set-aside frames were refused by ClickHouse; after fixing the cause run "
+            "`funnel spool retry`."
+        )
+
+
+@spool.command("retry")
+@friendly_errors
+def spool_retry() -> None:
+    """Insert the frames ClickHouse refused (spool/slot-N/rejected.log) again, once the
+    cause is fixed (e.g. a column type changed by hand). Frames still refused stay set aside."""
+    from tracker import quarantine
+    from tracker.app import store_of
+
+    app = _app()
+    root = app.config["FUNNEL_SETTINGS"].spool_dir
+    waiting = quarantine.pending(root)
+    if not waiting:
+        click.echo("No frames are set aside.")
+        return
+    with progress(len(waiting), "retrying", "frames") as bar:
+        result = quarantine.retry(store_of(app), root, bar.update)
+    click.echo(f"Stored {result.stored_rows} events ({result.stored_frames} frames).")
+    if result.refused_frames:
+        raise click.ClickException(
+            f"{result.refused_frames} frames ({result.refused_rows} events) are still refused "
+            f"and stay set aside: {result.last_reason}"
+        )
+
+
 @main.command("erase-person")
 @click.argument("person_id")
 @click.option("--site", "site_key", required=True, help="Key of the site.")

@@ -386,13 +386,6 @@ class Spool:
                 for fd in old:
                     os.close(fd)
 
-    def quarantine(self, batch: Batch, offset: int, payload: bytes, reason: str) -> None:
-        """Set aside one frame ClickHouse rejects as data, so it cannot block the spool."""
-        assert self.dir is not None
-        with open(self.dir / "rejected.log", "ab") as fh:
-            note = json.dumps({"seg": batch.seg, "offset": offset, "reason": reason[:500]})
-            fh.write(note.encode() + b"\n" + payload)
-
     def close(self) -> None:
         with self._lock:
             if self._fd >= 0:

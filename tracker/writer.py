@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from tracker import quarantine
 from tracker.clickhouse import Store, StoreUnavailableError
 from tracker.spool import (
     SYNC_INTERVAL,
@@ -321,29 +322,15 @@ class BatchWriter:
             try:
                 self._insert(payload, payload.count(b"\n"), f"{base}-f{offset}")
             except ClickHouseRejectedError as exc:
-                spool.quarantine(batch, offset, payload, str(exc) or reason)
+                assert spool.dir is not None
+                quarantine.append(spool.dir, batch.seg, offset, payload, str(exc) or reason)
         self._data_failures = 0
 
     def _insert(self, payload: bytes, rows: int, token: str) -> None:
         if self.paused_by_flag():
             raise StoreUnavailableError(f"writes paused by {PAUSE_FLAG} in the spool directory")
-        if self.store.writes_paused:
-            raise StoreUnavailableError("ClickHouse writes are paused")
         started = time.monotonic()
-        try:
-            self.store.writer.raw_insert(
-                "events",
-                None,
-                payload,
-                settings={"insert_deduplication_token": token},
-                fmt="JSONEachRow",
-            )
-        except StoreUnavailableError:
-            raise
-        except Exception as exc:
-            if _is_data_error(exc):
-                raise ClickHouseRejectedError(str(exc).splitlines()[0][:500]) from exc
-            raise StoreUnavailableError(str(exc).splitlines()[0][:500]) from exc
+        insert_raw(self.store, payload, token)
         self.inserted_rows += rows
         self.observe_insert(time.monotonic() - started, rows)
 
@@ -353,6 +340,27 @@ class BatchWriter:
             self.failing_since = time.monotonic()
             log.warning("ClickHouse insert failed; events stay in the spool: %s", message)
         self.last_error = message
+
+
+def insert_raw(store: Store, payload: bytes, token: str) -> None:
+    """One JSONEachRow insert with its dedup token. ClickHouseRejectedError when ClickHouse
+    refuses the data itself, StoreUnavailableError for everything else (retry later)."""
+    if store.writes_paused:
+        raise StoreUnavailableError("ClickHouse writes are paused")
+    try:
+        store.writer.raw_insert(
+            "events",
+            None,
+            payload,
+            settings={"insert_deduplication_token": token},
+            fmt="JSONEachRow",
+        )
+    except StoreUnavailableError:
+        raise
+    except Exception as exc:
+        if _is_data_error(exc):
+            raise ClickHouseRejectedError(str(exc).splitlines()[0][:500]) from exc
+        raise StoreUnavailableError(str(exc).splitlines()[0][:500]) from exc
 
 
 def _noop_observe(seconds: float, rows: int) -> None:

@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.collector.conftest import event, flush, post
+from tracker import quarantine
 from tracker.clickhouse import Store
 from tracker.spool import Spool, slot_progress
 from tracker.writer import PAUSE_FLAG, BatchWriter
@@ -286,6 +287,8 @@ def test_a_frame_clickhouse_refuses_is_set_aside_and_the_rest_lands(
     rejected = (writer.spool.dir / "rejected.log").read_bytes()  # type: ignore[operator]
     assert b"not-a-uuid" in rejected
     assert not any(i.encode() in rejected for i in good_a + good_b)
+    (aside,) = quarantine.pending(writer.spool_root)
+    assert aside.payload == poison + b"\n" and aside.rows == 1 and aside.reason
 
 
 def test_every_append_is_on_disk_before_it_returns_by_default(
