@@ -49,7 +49,7 @@ def session_id_for(user: User) -> str:
 
 def load_user(session_id: str) -> SessionUser | None:
     user_id, _, _fingerprint = session_id.partition(":")
-    if not user_id.isdigit():
+    if not user_id.isdecimal():
         return None
     user = db.session.get(User, int(user_id))
     if user is None or not user.active or session_id_for(user) != session_id:

@@ -124,7 +124,7 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
     return {
         "name": form.get("name", "").strip(),
         "mode": form.get("mode", "ordered").strip(),
-        "window": int(window) if window.isdigit() else window,
+        "window": int(window) if window.isdecimal() else window,
         "engagement_stage": form.get("engagement_stage", "").strip() or None,
         "stages": out_stages,
     }
@@ -216,7 +216,7 @@ def error_label(field_id: str, draft: dict[str, Any]) -> str:
     i = 0
     while i < len(parts):
         name = parts[i]
-        index = parts[i + 1] if i + 1 < len(parts) and parts[i + 1].isdigit() else None
+        index = parts[i + 1] if i + 1 < len(parts) and parts[i + 1].isdecimal() else None
         if name == "stages" and index is not None:
             n = int(index)
             stages = draft.get("stages", [])

@@ -64,7 +64,7 @@ KEPT = (
 
 def preset_range(preset: str, tz: str, today: date | None = None) -> tuple[date, date] | None:
     today = today or datetime.now(zone(tz)).date()
-    if preset.endswith("d") and preset[:-1].isdigit():
+    if preset.endswith("d") and preset[:-1].isdecimal():
         # Capped so date arithmetic cannot overflow; the query's range check explains the rest.
         days = min(int(preset[:-1]), 100_000)
         return today - timedelta(days=days - 1), today

@@ -32,6 +32,7 @@ from tracker import reports
 from tracker.app import store_of
 from tracker.configdb import db
 from tracker.models import Funnel, Site
+from tracker.reports.persons import MAX_PAGE
 
 FILTER_VALUE_FIELDS = {name for name, _ in report_args.NAMED_FILTERS} | {
     name for name, _ in report_args.BREAKDOWNS
@@ -91,7 +92,7 @@ def _pick_funnel(site: Site, args: MultiDict[str, str]) -> tuple[Funnel | None, 
     items = funnel_service.list_funnels(db.session, site)
     wanted = args.get("funnel", "")
     if wanted:
-        if not wanted.isdigit():
+        if not wanted.isdecimal():
             abort(404)
         funnel = funnel_service.get_funnel(db.session, site, int(wanted))
         if funnel is None:
@@ -341,7 +342,10 @@ def persons(site_key: str) -> ResponseReturnValue:
     stage = request.args.get("stage", keys[0])
     status = request.args.get("status", "dropped")
     raw_page = request.args.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    # Not a page number: page 1. A huge one is capped (the list then says it is past the end).
+    page = 1
+    if raw_page.isdecimal() and len(raw_page) < 12:
+        page = max(1, min(int(raw_page), MAX_PAGE))
     context: dict[str, Any] = {
         "site": site,
         "funnel": funnel,

@@ -133,7 +133,7 @@ def site_settings(site_key: str) -> ResponseReturnValue:
         domains = accounts.normalise_domains(request.form.get("domains", ""))
         timezone = accounts.validate_timezone(request.form.get("timezone", "UTC").strip())
         raw_retention = request.form.get("retention_days", "0").strip() or "0"
-        if not raw_retention.isdigit() or int(raw_retention) > 36500:
+        if not raw_retention.isdecimal() or int(raw_retention) > 36500:
             raise accounts.AccountError("retention must be a number of days (0 keeps everything)")
     except accounts.AccountError as exc:
         flash(str(exc), "error")

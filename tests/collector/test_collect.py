@@ -251,6 +251,9 @@ def test_malformed_bodies_get_their_documented_error(
         ({"referrer": "https://r.example/" + "r" * 20_000}, "invalid_field"),
         ({"ts": "yesterday"}, "invalid_ts"),
         ({"ts": True}, "invalid_ts"),
+        ({"ts": 10**400}, "invalid_ts"),  # beyond float range: no overflow inside the check
+        ({"value": 10**400}, "invalid_field"),
+        ({"props": {"n": 10**2000}}, "invalid_props"),
         ({"id": "not-a-uuid"}, "invalid_id"),
         ({"props": {"a": {"nested": 1}}}, "invalid_props"),
         ({"props": {"k" * 200: "v"}}, "invalid_props"),

@@ -106,6 +106,56 @@ def test_bad_rule_is_a_400_with_a_reason(client: FlaskClient, site: Site, auth: 
     assert res.status_code == 400
 
 
+HUGE = "9" * 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "error"),
+    [
+        # Numbers beyond float range, infinities, NaN: a 400 naming the problem, no overflow.
+        ("get", "/funnels/{fid}/report?window=" + HUGE, None, "invalid_query"),
+        ("get", "/funnels/{fid}/trends?window=" + HUGE + "d", None, "invalid_query"),
+        ("post", "/funnels", '{"window": Infinity, "stages": []}', "invalid_definition"),
+        ("post", "/funnels", '{"window": 1e400, "stages": []}', "invalid_definition"),
+        ("post", "/funnels", '{"window": NaN, "stages": []}', "invalid_definition"),
+        ("post", "/funnels", '{"window": ' + HUGE + ', "stages": []}', "invalid_definition"),
+        (
+            "post",
+            "/funnels",
+            '{"stages": [{"key": "a", "rules": [{"type": "any"}]}, {"key": "b", "rules": '
+            '[{"type": "any", "conditions": [{"field": "value", "op": "gt", "value": '
+            + HUGE
+            + "}]}]}]}",
+            "invalid_definition",
+        ),
+        ("post", "/funnels", "[" * 100_000 + "]" * 100_000, "invalid_json"),
+        ("post", "/funnel-report", '{"a": ' * 5000 + "1" + "}" * 5000, "invalid_json"),
+        # Not ASCII digits: "²".isdigit() is true, but it is no id.
+        ("get", "/persons/abc/journey?funnel=%C2%B2", None, "invalid_query"),
+        (
+            "get",
+            "/funnels/{fid}/persons?stage=trace&page=18446744073709551617",
+            None,
+            "invalid_query",
+        ),
+    ],
+)
+def test_extreme_input_is_a_400_not_a_crash(
+    client: FlaskClient,
+    site: Site,
+    auth: dict,
+    method: str,
+    path: str,
+    body: str | None,
+    error: str,
+) -> None:
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][0]
+    url = f"/api/v1/sites/{site.key}" + path.format(fid=fid["id"])
+    headers = {**auth, "Content-Type": "application/json"}
+    res = getattr(client, method)(url, data=body, headers=headers)
+    assert (res.status_code, res.get_json()["error"]) == (400, error), res.get_json()
+
+
 def test_auth_and_site_access(client: FlaskClient, site: Site, auth: dict) -> None:
     assert client.get(f"/api/v1/sites/{site.key}/funnels").status_code == 401
     assert client.get("/api/v1/sites/nosuchsite/funnels", headers=auth).status_code == 404

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tracker.clickhouse import Store
 from tracker.stages.definitions import (
     DefinitionError,
     describe_rule,
@@ -11,6 +12,7 @@ from tracker.stages.definitions import (
     parse_window,
     validate_definition,
 )
+from tracker.stages.operators import normalise
 from tracker.stages.templates import template_definition
 
 
@@ -201,3 +203,30 @@ def test_descriptions_are_plain_language() -> None:
     assert describe_rule({"type": "event", "name": "signup"}) == "An event named “signup”."
     stage = {"rules": [{"type": "pageview"}, rule]}
     assert describe_stage(stage).startswith("Any of: a page view; or a click where")
+
+
+REGEXES = [
+    *("a*+", "a++", "a?+", "a{2}+", "[a-z]++", "[\\]]++", "(?>ab)", "a\\Z", "\\1", "(a)\\1"),
+    *("(?=x)", "(?!x)", "(?<=x)y", "(?<!x)y", "(?P<n>a)(?P=n)", "(a)?(?(1)b|c)"),
+    *("\\++", "[+]+", "a+", "a+?", "a??", "x{1,2}", "x{2}?", "(?:a)+", "(?P<n>a)", "a}+"),
+    *("a\\z", "^/(en|de)/pricing$", "\\d{3}-\\w+", "(?i)SALE", "[^/]+\\.html?$", "\\.\\*"),
+    *("\\Q.*\\E", "\\p{Greek}+", "[[:alpha:]]+", "(?<n>a)", "((", "a{,", "*a", "[z-a]"),
+]
+
+
+@pytest.mark.parametrize("pattern", REGEXES)
+def test_regex_validation_agrees_with_clickhouse(store: Store, pattern: str) -> None:
+    """Every pattern accepted at definition time compiles in ClickHouse's RE2, and every
+    pattern refused would have failed there: a stored funnel always reports."""
+    try:
+        normalise("regex", pattern, numeric=False)
+        accepted = True
+    except ValueError as exc:
+        assert "RE2" in str(exc)  # with the engine's own reason
+        accepted = False
+    try:
+        store.rows("SELECT match('', {p:String})", {"p": pattern})
+        clickhouse_accepts = True
+    except Exception:
+        clickhouse_accepts = False
+    assert accepted == clickhouse_accepts

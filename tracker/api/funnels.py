@@ -51,7 +51,10 @@ def handle_input_errors(func: F) -> F:
 
 
 def _json_body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nesting deeper than the parser's stack; not a definition anyway
+        data = None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "send a JSON object body")
     return data
@@ -281,7 +284,7 @@ def person_journey(site_key: str, person_id: str) -> Any:
     funnel_id = request.args.get("funnel")
     funnel: Funnel | None
     if funnel_id:
-        if not funnel_id.isdigit():
+        if not funnel_id.isdecimal():
             raise QueryError("funnel must be a funnel id")
         funnel = _funnel_or_404(site, int(funnel_id))
     else:

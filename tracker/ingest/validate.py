@@ -52,7 +52,8 @@ def parse_ts(value: Any) -> int:
     if isinstance(value, bool):
         raise Drop("invalid_ts", "ts must be epoch milliseconds or ISO-8601")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        # isfinite() on an int beyond float range would raise; ints are finite anyway.
+        if isinstance(value, float) and not math.isfinite(value):
             raise Drop("invalid_ts", "ts must be finite")
         ms = int(value)
     elif isinstance(value, str):
@@ -90,6 +91,8 @@ def _props(value: Any) -> dict[str, str]:
         elif isinstance(item, str):
             text = item
         elif isinstance(item, int):
+            if abs(item) >= 10**L.MAX_PROP_VALUE_CHARS:  # str() would be over the cap
+                raise Drop("invalid_props", f"prop {key!r} is too long a number")
             text = str(item)
         elif isinstance(item, float):
             if not math.isfinite(item):
@@ -109,7 +112,10 @@ def _number(raw: dict[str, Any], key: str) -> float:
         return 0.0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Drop("invalid_field", f"{key} must be a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        number = math.inf
     if not math.isfinite(number) or abs(number) > 1e15:
         raise Drop("invalid_field", f"{key} must be a finite number below 1e15")
     return number

@@ -25,6 +25,7 @@ from tracker.stages.operators import Params
 
 STATUSES = ("reached", "dropped", "skipped")
 MAX_PER_PAGE = 1000
+MAX_PAGE = 1_000_000  # keeps (page - 1) * per_page far inside OFFSET's UInt64
 JOURNEY_LIMIT = 2000
 
 
@@ -52,8 +53,10 @@ def funnel_persons(
         raise QueryError(f"stage must be one of {', '.join(keys)}")
     if status not in STATUSES:
         raise QueryError(f"status must be one of {', '.join(STATUSES)}")
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise QueryError(f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}")
+    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
+        raise QueryError(
+            f"page must be between 1 and {MAX_PAGE} and per_page between 1 and {MAX_PER_PAGE}"
+        )
     k = keys.index(stage) + 1
     condition = status_condition(status, k, len(keys))
     # Two passes: the page of persons first (no attribution work for the millions not on

@@ -7,6 +7,7 @@ inline previews). Errors carry a dotted path to the offending input, such as
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -51,7 +52,10 @@ def parse_window(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("window must be a duration such as 90m, 7d or a number of seconds")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond float range
+            seconds = math.inf
     elif isinstance(value, str):
         match = _WINDOW_RE.match(value.lower())
         if not match:
@@ -61,10 +65,10 @@ def parse_window(value: Any) -> int:
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError("window must be a duration such as 90m, 7d or a number of seconds")
+    if not MIN_WINDOW <= seconds <= MAX_WINDOW:  # also inf and NaN
+        raise ValueError("window must be between 1 minute and 365 days")
     if seconds != int(seconds):
         raise ValueError("window must be a whole number of seconds")
-    if not MIN_WINDOW <= seconds <= MAX_WINDOW:
-        raise ValueError("window must be between 1 minute and 365 days")
     return int(seconds)
 
 

@@ -9,10 +9,11 @@ ValueError with a message meant for the marketer.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 MAX_VALUE_LEN = 2000
 MAX_IN_ITEMS = 500
@@ -85,7 +86,22 @@ def _regex(col: Column, value: Any, params: Params) -> str:
 
 
 # Python accepts these but RE2 (ClickHouse's engine) refuses them at query time.
-_RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is an answer to the user, not a log line
+
+
+def re2_error(pattern: str) -> str | None:
+    """Why RE2, the engine ClickHouse matches with, refuses this pattern; None if it compiles.
+    Validating with RE2 itself (not Python's re) keeps exactly its syntax: \\z, \\Q…\\E and
+    \\p{Greek} are accepted, look-around, back-references and possessive quantifiers are not."""
+    try:
+        re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "invalid pattern"
+        return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+    return None
+
+
 _REGEX_META = set("\\.^$|?*+()[]{}")
 
 
@@ -172,7 +188,9 @@ def _as_number(value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"must be a number, got {value!r}") from None
+        raise ValueError(f"must be a number, got {value!r}"[:200]) from None
+    except OverflowError:  # an int beyond float range
+        raise ValueError("must be a finite number") from None
     if not math.isfinite(number):
         raise ValueError("must be a finite number")
     return number
@@ -217,14 +235,10 @@ def normalise(op_name: str, value: Any, numeric: bool) -> Any:
         if text == "":
             raise ValueError("a pattern is required")
         if op_name == "regex":
-            try:
-                re.compile(text)
-            except re.error as exc:
-                raise ValueError(f"is not a valid regular expression: {exc}") from None
-            if _RE2_UNSUPPORTED.search(text):
+            error = re2_error(text)
+            if error is not None:
                 raise ValueError(
-                    "uses look-around or back-references, which ClickHouse's RE2 engine "
-                    "does not support"
+                    f"is not a regular expression ClickHouse's RE2 engine accepts: {error}"
                 )
     return text
 
