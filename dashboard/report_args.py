@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from werkzeug.datastructures import MultiDict
 
 from dashboard.formatting import zone
+from tracker.reports.query import QueryError
 
 PRESETS: tuple[tuple[str, str], ...] = (
     ("7d", "Last 7 days"),
@@ -53,7 +54,15 @@ BREAKDOWNS: tuple[tuple[str, str], ...] = (
     ("prop.product", "Product"),
 )
 INTERVALS = ("day", "week", "month")
-DEFAULT_INTERVAL = "week"  # 12 weeks by default: a readable trend, and cheaper than 30 days
+
+
+def auto_interval(first: date, last: date) -> str:
+    """The trend interval when none is chosen: days up to a month, weeks up to half a year,
+    else months (a readable number of points for the report's own range)."""
+    span = (last - first).days + 1
+    return "day" if span <= 31 else "week" if span <= 183 else "month"
+
+
 # Arguments that belong in shared links (everything else, like csrf or paging, is dropped).
 KEPT = (
     "funnel", "range", "from", "to", "compare", "mode", "window", "breakdown", "segment",
@@ -106,6 +115,14 @@ def service_args(args: MultiDict[str, str], tz: str) -> MultiDict[str, str]:
     out = clean_args(args)
     preset = out.get("range") or ("custom" if out.get("from") or out.get("to") else DEFAULT_PRESET)
     resolved = preset_range(preset, tz)
+    if resolved is None and preset != "custom":
+        raise QueryError(
+            f"unknown date range {preset[:40]!r}: use one of the presets, Nd (the last N days) "
+            "or custom with from and to"
+        )
+    interval = out.get("interval")
+    if interval and interval not in INTERVALS:
+        raise QueryError(f"interval must be one of {', '.join(INTERVALS)}")
     if resolved is not None:
         out.setlist("from", [resolved[0].isoformat()])
         out.setlist("to", [resolved[1].isoformat()])

@@ -166,7 +166,7 @@ def report(site_key: str) -> ResponseReturnValue:
         "intervals": report_args.INTERVALS,
         "preset": args.get("range")
         or ("custom" if args.get("from") or args.get("to") else report_args.DEFAULT_PRESET),
-        "interval": _interval(args),
+        "interval": args.get("interval", ""),
         "url_with": report_args.url_with,
         "charts": charts,
         "error": None,
@@ -219,9 +219,11 @@ def report(site_key: str) -> ResponseReturnValue:
     return render_template("report.html", **context)
 
 
-def _interval(args: MultiDict[str, str]) -> str:
+def _interval(args: MultiDict[str, str], query: Any) -> str:
     chosen = args.get("interval", "")
-    return chosen if chosen in report_args.INTERVALS else report_args.DEFAULT_INTERVAL
+    if chosen in report_args.INTERVALS:
+        return chosen
+    return report_args.auto_interval(query.date_from, query.date_to)
 
 
 def _panel_calls(
@@ -229,13 +231,13 @@ def _panel_calls(
 ) -> dict[str, Callable[[], Any]]:
     """The service calls behind the trends and pipeline panels."""
     store = store_of(current_app)
-    interval = _interval(args)
-    # Without a chosen range, trends show the last N periods and the pipeline the attempts
-    # still open; each gets its own query (the pipeline narrows the one it is given).
+    # Trends cover the report's own range (so they never disagree with it); without a chosen
+    # range the pipeline shows the attempts still open (it narrows the query it is given).
     explicit = bool(args.get("range") or args.get("from") or args.get("to"))
     calls: dict[str, Callable[[], Any]] = {}
     if hasattr(reports, "funnel_trends"):
-        trends_query = _query(site, args, explicit)
+        trends_query = _query(site, args)
+        interval = _interval(args, trends_query)
         calls["trends"] = _cached(
             "trends", site, version, definition, trends_query, interval,
             call=partial(reports.funnel_trends, store, site, definition, trends_query, interval),

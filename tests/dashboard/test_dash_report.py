@@ -352,6 +352,28 @@ def test_trend_cards_show_conversion_against_the_period_before(
     ]
 
 
+@pytest.mark.parametrize(
+    ("query", "interval", "days"),
+    [
+        ("", "day", 30),
+        ("range=7d", "day", 7),
+        ("range=90d", "week", 90),
+        ("range=12m", "month", 365),
+    ],
+)
+def test_trends_follow_the_reports_range(
+    logged_in: FlaskClient, traffic: Site, query: str, interval: str, days: int
+) -> None:
+    """The trends cover the range the report shows (the default one too), at an interval
+    that suits its length unless one is chosen."""
+    trends = logged_in.get(f"/sites/{traffic.key}/report/trends?{query}").data.decode()
+    today = datetime.now(UTC).date()
+    first = (today - timedelta(days=days - 1)).isoformat()
+    assert f'Trends by {interval} <small class="help">({first} to {today.isoformat()})' in trends
+    chosen = logged_in.get(f"/sites/{traffic.key}/report/trends?{query}&interval=month")
+    assert "Trends by month" in chosen.data.decode()
+
+
 def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> None:
     base = f"/sites/{traffic.key}/report"
     page = logged_in.get(f"{base}?interval=day").data.decode()
@@ -360,8 +382,11 @@ def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> No
     trends = logged_in.get(f"{base}/trends?interval=day").data.decode()
     assert 'id="trends"' in trends and "Trends by day" in trends
     assert "Persons per stage by day" in trends  # the chart's title
-    # Today is under way: its figures are marked as partial, in the cards and the table.
-    assert trends.count("(so far)") == 4 + 1
+    # Today is under way: the table marks it; the cards show yesterday, the newest whole day,
+    # so that a day in progress never reads as a fall against a whole one.
+    assert trends.count("(so far)") == 1
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    assert trends.count(f"day of {yesterday}</span>") == 4
     # Every day of the last 30 is inside the 30-day window: later stages can still grow.
     assert 'id="trends-open"' in trends and "30 d windows are not over yet" in trends
     past = logged_in.get(f"{base}/trends?range=custom&from=2020-01-01&to=2020-03-31")
@@ -486,3 +511,17 @@ def test_a_funnels_url_opens_its_report(logged_in: FlaskClient, traffic: Site) -
     assert response.status_code == 302
     assert response.location == f"{base}/report?funnel={fid.group(1)}"
     assert logged_in.get(f"{base}/funnels/999999").status_code == 404
+
+
+def test_date_range_and_interval_arguments_are_checked(
+    logged_in: FlaskClient, my_site: Site
+) -> None:
+    base = f"/sites/{my_site.key}/report"
+    bad = logged_in.get(f"{base}?range=garbage")
+    assert bad.status_code == 400 and "unknown date range" in bad.data.decode()
+    # Any "last N days" works, and the picker shows that range rather than another one.
+    page = logged_in.get(f"{base}?range=14d").data.decode()
+    assert '<option value="14d" selected>Last 14 days</option>' in page
+    assert '<option value="7d" selected>' not in page
+    trends = logged_in.get(f"{base}/trends?interval=year").data.decode()
+    assert 'class="error"' in trends and "interval must be one of day, week, month" in trends

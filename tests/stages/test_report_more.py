@@ -138,6 +138,38 @@ def test_trends_agree_with_per_day_reports(store: Store) -> None:
     assert sum(p["stages"][0]["persons"] for p in trends["periods"]) > 10
 
 
+def test_trend_periods_are_clipped_to_the_range(store: Store) -> None:
+    """A range from a Wednesday to the next Tuesday: the weekly periods are Wed-Sun and
+    Mon-Tue, each exactly the report of those days; the Wednesday after the range (same
+    calendar week) never counts."""
+    key = f"tc{uuid.uuid4().hex[:10]}"
+    site = SimpleNamespace(key=key, timezone="UTC")
+    days = [date(2026, 2, d) for d in (2, 4, 8, 9, 10, 11)]  # Mon, Wed, Sun, Mon, Tue, Wed
+    load(
+        store,
+        [
+            {"site_id": key, "visitor_id": f"v{d.day}-{n}", "type": "pageview", "name": "",
+             "ts": datetime(d.year, d.month, d.day, 12, tzinfo=UTC)}
+            for d in days for n in range(d.day)
+        ],
+    )  # fmt: skip
+    definition = template_definition()
+    query = parse_report_query({"from": "2026-02-04", "to": "2026-02-10"}, site)  # type: ignore[arg-type]
+    trends = funnel_trends(store, site, definition, query, "week")  # type: ignore[arg-type]
+    spans = [(p["start"], p["end"], p["partial"]) for p in trends["periods"]]
+    assert spans == [("2026-02-04", "2026-02-08", True), ("2026-02-09", "2026-02-10", True)]
+    assert [p["stages"][0]["persons"] for p in trends["periods"]] == [4 + 8, 9 + 10]
+    assert trends["range"] == {"from": "2026-02-04", "to": "2026-02-10"}
+    for period in trends["periods"]:
+        alone = parse_report_query({"from": period["start"], "to": period["end"]}, site)  # type: ignore[arg-type]
+        report = funnel_report(store, site, definition, alone)  # type: ignore[arg-type]
+        assert [s["persons"] for s in period["stages"]] == [s["persons"] for s in report["stages"]]
+    aligned = parse_report_query({"from": "2026-02-02", "to": "2026-02-15"}, site)  # type: ignore[arg-type]
+    whole = funnel_trends(store, site, definition, aligned, "week")  # type: ignore[arg-type]
+    assert [p["partial"] for p in whole["periods"]] == [False, False]
+    assert [p["stages"][0]["persons"] for p in whole["periods"]] == [2 + 4 + 8, 9 + 10 + 11]
+
+
 def test_every_period_equals_its_own_report_in_every_mode(store: Store) -> None:
     """Trends evaluate all periods in one query, grouping each person's events once for all
     periods; each period must still be exactly the report of that period alone, for every

@@ -63,7 +63,11 @@ def funnel_trends(
         first = query.date_to
         for _ in range(DEFAULT_PERIODS[interval] - 1):
             first = period_start(first, interval) - timedelta(days=1)
-    spans = periods_between(first, query.date_to, interval)
+    # Periods align to calendar boundaries, but the first and last are clipped to the range:
+    # a day outside the chosen range never counts (such a period is marked "partial").
+    whole = periods_between(first, query.date_to, interval)
+    last_day = query.date_to + timedelta(days=1)
+    spans = [(max(a, first), min(b, last_day)) for a, b in whole]
     tz = query.timezone
     bounds = [(_epoch_ms(a, tz), _epoch_ms(b, tz)) for a, b in spans]
     timer = ReportTimer()
@@ -73,7 +77,7 @@ def funnel_trends(
     now_ms = int(time.time() * 1000)
     periods: list[dict[str, Any]] = []
     previous: list[int] | None = None
-    for (start, end), (start_ms, end_ms) in zip(spans, bounds, strict=True):
+    for (start, end), (start_ms, end_ms), span in zip(spans, bounds, whole, strict=True):
         report = reports[start_ms]
         counts = [s["persons"] for s in report["stages"]]
         stages = []
@@ -96,6 +100,8 @@ def funnel_trends(
                 # A period still under way (it ends after today) holds only part of its
                 # events: comparing it with a whole one would read as a fall.
                 "complete": end <= today,
+                # Only part of the calendar period lies inside the report's range.
+                "partial": (start, end) != span,
                 # Until the window after its last attempt start has passed, a period's later
                 # stages can still grow (attempts are still converting).
                 "settled": end_ms + window_ms <= now_ms,
@@ -108,7 +114,7 @@ def funnel_trends(
         "interval": interval,
         "window": window_ms // 1000,
         "periods": periods,
-        "range": {"from": spans[0][0].isoformat(), "to": query.date_to.isoformat()},
+        "range": {"from": first.isoformat(), "to": query.date_to.isoformat()},
         "timezone": tz,
         "sql_ms": timer.ms,
     }
