@@ -5,6 +5,7 @@ Every write goes through `validate_definition`, so a stored funnel always compil
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from sqlalchemy import select
@@ -80,9 +81,22 @@ def duplicate_funnel(session: Session, site: Site, funnel_id: int) -> Funnel:
     if funnel is None:
         raise LookupError(f"no funnel {funnel_id} on this site")
     definition = funnel_definition(funnel)
-    suffix = " (copy)"
-    definition["name"] = funnel.name[: 200 - len(suffix)].rstrip() + suffix
+    definition["name"] = unused_name(session, site, funnel.name, "copy")
     return create_funnel(session, site, definition)
+
+
+def unused_name(session: Session, site: Site, name: str, label: str = "") -> str:
+    """A name no funnel of the site has, so funnel pickers can tell them apart: `name` itself
+    when free (and no label is asked for), else "name (2)", … or "name (copy)", "name (copy 2)"."""
+    taken = {f.name for f in list_funnels(session, site)}
+    if not label and name not in taken:
+        return name
+    for n in itertools.count(1 if label else 2):
+        tag = f"{label} {n}" if label and n > 1 else label or str(n)
+        candidate = f"{name[: 200 - len(tag) - 3].rstrip()} ({tag})"
+        if candidate not in taken:
+            return candidate
+    raise AssertionError("unreachable: the names taken are finite")
 
 
 def delete_funnel(session: Session, site: Site, funnel_id: int) -> None:

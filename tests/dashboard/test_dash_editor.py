@@ -194,6 +194,16 @@ def test_duplicate_a_funnel(logged_in: FlaskClient, my_site: Site) -> None:
     assert response.headers["Location"].endswith(f"/funnels/{funnels[1].id}/edit")
     assert [s.rules for s in funnels[1].stages] == [s.rules for s in original.stages]
     assert logged_in.post(f"/sites/{my_site.key}/funnels/99999/duplicate").status_code == 404
+    # Names stay distinct, so the report's funnel picker can tell them apart.
+    logged_in.post(f"/sites/{my_site.key}/funnels/{original.id}/duplicate")
+    logged_in.post(f"/sites/{my_site.key}/funnels")
+    logged_in.post(f"/sites/{my_site.key}/funnels")
+    names = [f.name for f in list_funnels(db.session, my_site)]
+    assert names[2:] == [
+        f"{original.name} (copy 2)",
+        f"{original.name} (2)",
+        f"{original.name} (3)",
+    ]
 
 
 def test_create_funnel_from_template(logged_in: FlaskClient, my_site: Site) -> None:

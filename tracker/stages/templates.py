@@ -53,6 +53,7 @@ def template_definition() -> dict[str, Any]:
 
 
 def add_template_funnel(session: Session, site: Site) -> Funnel:
-    from tracker.funnels import create_funnel
+    from tracker.funnels import create_funnel, unused_name
 
-    return create_funnel(session, site, TEMPLATE)
+    name = unused_name(session, site, TEMPLATE["name"])
+    return create_funnel(session, site, {**TEMPLATE, "name": name})
