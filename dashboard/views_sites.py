@@ -3,6 +3,7 @@ its settings."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -87,13 +88,39 @@ def _snippet(site: Site) -> str:
 def site_setup(site_key: str) -> ResponseReturnValue:
     site = site_or_404(site_key)
     store = store_of(current_app)
+    events = recent.recent_events(store, site)
     return render_template(
         "site_setup.html",
         site=site,
         snippet=_snippet(site),
-        events=recent.recent_events(store, site),
+        events=events,
+        install_status=install_status(events),
         retention_choices=RETENTION_CHOICES,
         timezones=_timezones(),
+    )
+
+
+STALE_AFTER = 3600  # seconds without an event before the setup page says to check the snippet
+
+
+def install_status(events: list[dict[str, Any]], now: datetime | None = None) -> str:
+    """One sentence on whether the snippet is sending: how long ago the newest event came."""
+    if not events:
+        return (
+            "No events in the last 7 days: install the snippet (or check that it is still on "
+            "your pages), then open a page of your site."
+        )
+    newest = formatting.to_datetime(events[0]["received_at"])
+    if newest is None:
+        return "Installed: events are arriving."
+    if newest.tzinfo is None:
+        newest = newest.replace(tzinfo=UTC)
+    age = max(0.0, ((now or datetime.now(UTC)) - newest).total_seconds())
+    if age <= STALE_AFTER:
+        return f"Installed: the newest event arrived {formatting.duration(age)} ago."
+    return (
+        f"The newest event arrived {formatting.duration(age)} ago. If your pages had visitors "
+        "since, check that the snippet is still on them."
     )
 
 
@@ -104,6 +131,7 @@ def recent_events(site_key: str) -> ResponseReturnValue:
     site = site_or_404(site_key)
     events = recent.recent_events(store_of(current_app), site)
     return jsonify(
+        status=install_status(events),
         events=[
             {
                 "time": formatting.clock(e["received_at"], site.timezone),
@@ -118,7 +146,7 @@ def recent_events(site_key: str) -> ResponseReturnValue:
                 "device": e["device"],
             }
             for e in events
-        ]
+        ],
     )
 
 

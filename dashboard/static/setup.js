@@ -35,9 +35,7 @@
     window.dashboard.getJSON(section.dataset.recentUrl).then(({ ok, body }) => {
       if (!ok) { status.textContent = "Could not check: " + (body.detail || body.error); return; }
       render(body.events);
-      status.textContent = body.events.length
-        ? "Installed: " + body.events.length + " recent event(s) received. Still listening…"
-        : "Listening… no events yet: install the snippet, then open a page of your site.";
+      status.textContent = body.status + " Still listening…";
       status.dataset.events = String(body.events.length);
     });
     // Stop after ten minutes so a forgotten tab does not poll forever.

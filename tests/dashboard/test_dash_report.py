@@ -197,8 +197,24 @@ def test_empty_state_without_events(logged_in: FlaskClient, my_site: Site) -> No
     html = logged_in.get(f"/sites/{my_site.key}/report").data.decode()
     assert "No events yet: install the snippet" in html
     setup = logged_in.get(f"/sites/{my_site.key}/setup").data.decode()
-    assert "No events yet" in setup
+    assert "No events in the last 7 days: install the snippet" in setup
     assert f'data-site="{my_site.key}"' in setup.replace("&#34;", '"').replace("&quot;", '"')
+
+
+@pytest.mark.parametrize(
+    ("age", "status"),
+    [
+        (timedelta(seconds=20), "Installed: the newest event arrived 20 s ago."),
+        (timedelta(minutes=59), "Installed: the newest event arrived 59 min ago."),
+        (timedelta(hours=22), "The newest event arrived 22 h ago. If your pages had visitors"),
+    ],
+)
+def test_setup_says_how_recent_the_newest_event_is(age: timedelta, status: str) -> None:
+    from dashboard.views_sites import install_status
+
+    now = datetime(2026, 11, 22, 21, 45, tzinfo=UTC)
+    newest = (now - age).replace(tzinfo=None)  # ClickHouse hands back naive UTC
+    assert install_status([{"received_at": newest}], now).startswith(status)
 
 
 def test_create_site_shows_the_snippet(logged_in: FlaskClient) -> None:
