@@ -541,3 +541,18 @@ def test_date_range_and_interval_arguments_are_checked(
     assert '<option value="7d" selected>' not in page
     trends = logged_in.get(f"{base}/trends?interval=year").data.decode()
     assert 'class="error"' in trends and "interval must be one of day, week, month" in trends
+
+
+def test_persons_list_pages_both_ways(logged_in: FlaskClient, my_site: Site, store: Store) -> None:
+    insert_events(store, journey_events(my_site.key, [{"id": f"p{n:03d}"} for n in range(120)]))
+    base = f"/sites/{my_site.key}/persons?stage=trace&status=dropped"
+    first = logged_in.get(base).data.decode()
+    assert "Page 1 of 3" in first and "Next page" in first and "Previous page" not in first
+    middle = logged_in.get(f"{base}&page=2").data.decode()
+    assert "Page 2 of 3" in middle and "Next page" in middle and "Previous page" in middle
+    last = logged_in.get(f"{base}&page=3").data.decode()
+    assert "Page 3 of 3" in last and "Next page" not in last
+    assert last.count("data-person>") == 20
+    past = logged_in.get(f"{base}&page=99999").data.decode()
+    assert 'id="past-end"' in past and "Page 99,999 is past the end of this list (3 pages)" in past
+    assert "No persons here" not in past
