@@ -16,6 +16,7 @@ from tracker.accounts import AccountError
 from tracker.clickhouse import StoreUnavailableError
 from tracker.datadir_lock import StoreLockedError
 from tracker.settings import Settings, SettingsError
+from tracker.writer import ClickHouseRejectedError
 
 if TYPE_CHECKING:
     from tracker.models import Site
@@ -23,7 +24,13 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Expected failures: shown as one line, never as a traceback.
-_USER_ERRORS = (SettingsError, StoreLockedError, StoreUnavailableError, AccountError)
+_USER_ERRORS = (
+    SettingsError,
+    StoreLockedError,
+    StoreUnavailableError,
+    ClickHouseRejectedError,
+    AccountError,
+)
 
 
 def friendly_errors(func: F) -> F:

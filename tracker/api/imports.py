@@ -14,6 +14,7 @@ from tracker.ingest import decode
 from tracker.ingest.errors import RequestError
 from tracker.ingest.importer import import_events
 from tracker.ingest.limits import MAX_IMPORT_BODY_BYTES
+from tracker.writer import ClickHouseRejectedError
 
 
 @bp.post("/sites/<site_key>/events:import")
@@ -36,6 +37,8 @@ def import_site_events(site_key: str) -> ResponseReturnValue:
         summary = import_events(state.store, state.pipeline, site.key, events, state.salts.salt())
     except StoreUnavailableError as exc:
         raise ApiError(503, "clickhouse_unavailable", str(exc)) from None
+    except ClickHouseRejectedError as exc:  # validated rows it still refuses: say why
+        raise ApiError(422, "rejected_by_clickhouse", str(exc)) from None
     metrics.ACCEPTED.labels("import").inc(summary.imported)
     for reason, count in summary.dropped.items():
         metrics.DROPPED.labels(reason).inc(count)

@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracker.clickhouse import Store, StoreUnavailableError
+from tracker.clickhouse import Store
 from tracker.ingest.pipeline import Context, Pipeline, now_ms
+from tracker.writer import insert_raw
 
 CHUNK = 5000
 
@@ -63,20 +64,11 @@ def import_chunk(
     lines = [line for eid, line in zip(result.ids, result.lines, strict=True) if eid not in present]
     summary.existing = len(result.lines) - len(lines)
     if lines:
-        if store.writes_paused:
-            raise StoreUnavailableError("ClickHouse writes are paused")
-        payload = b"".join(lines)
         # The same events give the same token, so a concurrent or retried import of the same
         # chunk is dropped by ClickHouse even if both passed the id check.
         ids = "\n".join(eid for eid in result.ids if eid not in present)
         token = "import-" + hashlib.sha256(f"{site}\n{ids}".encode()).hexdigest()
-        store.writer.raw_insert(
-            "events",
-            None,
-            payload,
-            settings={"insert_deduplication_token": token},
-            fmt="JSONEachRow",
-        )
+        insert_raw(store, b"".join(lines), token)
     summary.imported = len(lines)
     return summary
 
