@@ -57,14 +57,23 @@ class RetryResult:
 
 def append(slot_dir: Path, seg: int, offset: int, payload: bytes, reason: str) -> None:
     """Append one refused frame (called by the owner's writer thread)."""
-    path = slot_dir / LOG_NAME
+    _append_locked(slot_dir, _entry(seg, offset, reason, payload))
+
+
+def _entry(seg: int, offset: int, reason: str, payload: bytes) -> bytes:
     note = {"seg": seg, "offset": offset, "reason": reason[:500], "bytes": len(payload)}
+    return json.dumps(note).encode() + b"\n" + payload
+
+
+def _append_locked(slot_dir: Path, data: bytes) -> None:
+    """Append to the slot's log under its flock, durably."""
+    path = slot_dir / LOG_NAME
     while True:
         with open(path, "ab") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
                 if _same_file(fh, path):
-                    fh.write(json.dumps(note).encode() + b"\n" + payload)
+                    fh.write(data)
                     fh.flush()
                     os.fsync(fh.fileno())
                     return
@@ -142,18 +151,17 @@ class SlotStatus:
 
 def status(spool_root: Path) -> list[SlotStatus]:
     """What each spool slot holds: events not yet stored, and frames set aside."""
-    from tracker.spool import read_frames, slot_progress
+    from tracker.spool import read_frames, segment_path, slot_progress, slot_segments
 
     found = []
     for slot in slot_dirs(spool_root):
         committed, end, _ = slot_progress(slot)
         rows = size = 0
-        for path in sorted(slot.glob("seg-*.log")):
-            seg = int(path.stem[4:])
+        for seg in slot_segments(slot):
             if seg < committed[0] or seg > end[0]:
                 continue
             start = committed[1] if seg == committed[0] else 0
-            with open(path, "rb") as fh:
+            with open(segment_path(slot, seg), "rb") as fh:
                 limit = os.fstat(fh.fileno()).st_size
                 while frames := read_frames(fh, start, limit, 1 << 30, 64 << 20):
                     rows += sum(f[3] for f in frames)
@@ -203,10 +211,10 @@ def retry(
                         result.refused_frames += 1
                         result.refused_rows += entry.rows
                         result.last_reason = str(exc)
-                        keep += _encode(entry, str(exc))
+                        keep += _entry(entry.seg, entry.offset, str(exc), entry.payload)
                     except BaseException:
                         for rest in entries[n:]:
-                            keep += _encode(rest, rest.reason)
+                            keep += _entry(rest.seg, rest.offset, rest.reason, rest.payload)
                         raise
                     else:
                         result.stored_frames += 1
@@ -216,12 +224,6 @@ def retry(
             finally:
                 _settle(slot, path, bytes(keep))
     return result
-
-
-def _encode(entry: Rejected, reason: str) -> bytes:
-    note = {"seg": entry.seg, "offset": entry.offset, "reason": reason[:500]}
-    note["bytes"] = len(entry.payload)
-    return json.dumps(note).encode() + b"\n" + entry.payload
 
 
 def _claim(slot: Path) -> list[Path]:
@@ -243,13 +245,5 @@ def _claim(slot: Path) -> list[Path]:
 def _settle(slot: Path, claimed: Path, keep: bytes) -> None:
     """Put what is still refused back into the slot's log, then drop the claimed copy."""
     if keep:
-        live = slot / LOG_NAME
-        with open(live, "ab") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                fh.write(keep)
-                fh.flush()
-                os.fsync(fh.fileno())
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        _append_locked(slot, keep)
     claimed.unlink()

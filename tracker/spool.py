@@ -219,16 +219,11 @@ class Spool:
 
     def segments(self) -> list[int]:
         assert self.dir is not None
-        found = []
-        for entry in os.listdir(self.dir):
-            match = _SEG_RE.match(entry)
-            if match:
-                found.append(int(match.group(1)))
-        return sorted(found)
+        return slot_segments(self.dir)
 
     def _seg_path(self, seg: int) -> Path:
         assert self.dir is not None
-        return self.dir / f"seg-{seg:012d}.log"
+        return segment_path(self.dir, seg)
 
     # -- appending -------------------------------------------------------------------
 
@@ -409,6 +404,16 @@ def slot_dirs(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[5:]))
 
 
+def slot_segments(slot: Path) -> list[int]:
+    """The segment numbers present in a slot directory, oldest first."""
+    found = (_SEG_RE.match(name) for name in os.listdir(slot))
+    return sorted(int(m.group(1)) for m in found if m is not None)
+
+
+def segment_path(slot: Path, seg: int) -> Path:
+    return slot / f"seg-{seg:012d}.log"
+
+
 def slot_progress(slot: Path) -> tuple[Position, Position, bool]:
     """(committed, end, batch in flight) of any slot, read from its files without its lock,
     so one process can tell whether another's spool has stored everything it accepted."""
@@ -421,12 +426,9 @@ def slot_progress(slot: Path) -> tuple[Position, Position, bool]:
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         pass
     end: Position = committed
-    segs = sorted(
-        int(m.group(1)) for m in (_SEG_RE.match(n) for n in os.listdir(slot)) if m is not None
-    )
-    for seg in reversed(segs):
+    for seg in reversed(slot_segments(slot)):
         try:
-            end = (seg, (slot / f"seg-{seg:012d}.log").stat().st_size)
+            end = (seg, segment_path(slot, seg).stat().st_size)
             break
         except FileNotFoundError:  # deleted by its owner meanwhile
             continue

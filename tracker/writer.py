@@ -263,12 +263,17 @@ class BatchWriter:
             return False
         with self._cond:
             self._first_pending_at = time.monotonic()
-        if batch.rows:
-            self.spool.begin(batch)
-            self._insert_with_quarantine(batch, self.spool)
-        self.spool.commit(batch)
+        self._store(batch, self.spool)
         self._retry = None
         return True
+
+    def _store(self, batch: Batch, spool: Spool) -> None:
+        """Record the batch's range, insert it (setting aside frames refused as data), and
+        commit it in `spool` (this process's own, or one it adopted)."""
+        if batch.rows:
+            spool.begin(batch)
+            self._insert_with_quarantine(batch, spool)
+        spool.commit(batch)
 
     def _other_slots(self) -> list[Path]:
         own = self.spool.dir
@@ -294,10 +299,7 @@ class BatchWriter:
                         slot.name,
                     )
                 while (batch := orphan.next_batch(BATCH_ROWS, BATCH_BYTES)) is not None:
-                    if batch.rows:
-                        orphan.begin(batch)
-                        self._insert_with_quarantine(batch, orphan)
-                    orphan.commit(batch)
+                    self._store(batch, orphan)
                     self.adopted_rows += batch.rows
                 if orphan.seal():
                     orphan.next_batch(BATCH_ROWS, BATCH_BYTES)  # deletes the stored segment
