@@ -492,8 +492,14 @@ def journey(site_key: str, person_id: str) -> ResponseReturnValue:
     args = report_args.clean_args(request.args)
     funnel, _ = _pick_funnel(site, args)
     definition = _definition(funnel) if funnel is not None else None
-    result = reports.person_journey(store_of(current_app), site, definition, person_id)
-    left_after = _annotate_journey(definition, result.get("events", []))
+    query, query_error = None, None
+    if definition is not None:
+        try:
+            query = _query(site, args)
+        except (reports.QueryError, ValueError) as exc:
+            # The journey itself needs no report; it is shown without the report's verdict.
+            query_error = str(exc)
+    result = reports.person_journey(store_of(current_app), site, definition, person_id, query)
     return render_template(
         "journey.html",
         site=site,
@@ -501,7 +507,10 @@ def journey(site_key: str, person_id: str) -> ResponseReturnValue:
         definition=definition,
         person_id=person_id,
         journey=result,
-        left_after=left_after,
+        progress=result.get("progress"),
+        left_after=_left_after(definition, result.get("progress")),
+        query=query,
+        query_error=query_error,
         stage_names={s["key"]: s["name"] for s in (definition or {}).get("stages", [])},
         stage_colors={s["key"]: s["color"] for s in (definition or {}).get("stages", [])},
         args=args,
@@ -509,25 +518,17 @@ def journey(site_key: str, person_id: str) -> ResponseReturnValue:
     )
 
 
-def _annotate_journey(
-    definition: dict[str, Any] | None, events: list[dict[str, Any]]
+def _left_after(
+    definition: dict[str, Any] | None, progress: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    """Walks the events through the stages in order and marks the event after which the
-    person went no further; returns that stage, or None when they reached the last one."""
-    if not definition or not events:
+    """The stage after which the person went no further in the report, and the next one;
+    None when they are not in it or reached the last stage."""
+    if not definition or not progress or not progress["last_stage"] or progress["converted"]:
         return None
-    keys = [s["key"] for s in definition["stages"]]
-    reached, at = 0, None
-    for index, event in enumerate(events):
-        matched = set(event.get("stages") or [])
-        while reached < len(keys) and keys[reached] in matched:
-            reached, at = reached + 1, index
-    if reached == len(keys) or at is None:
-        return None
-    events[at]["left_here"] = True
-    stage = definition["stages"][reached - 1]
+    stages = definition["stages"]
+    last = [s["key"] for s in stages].index(progress["last_stage"])
     return {
-        "key": stage["key"],
-        "name": stage["name"],
-        "next": definition["stages"][reached]["name"],
+        "key": stages[last]["key"],
+        "name": stages[last]["name"],
+        "next": stages[last + 1]["name"],
     }

@@ -556,3 +556,47 @@ def test_persons_list_pages_both_ways(logged_in: FlaskClient, my_site: Site, sto
     past = logged_in.get(f"{base}&page=99999").data.decode()
     assert 'id="past-end"' in past and "Page 99,999 is past the end of this list (3 pages)" in past
     assert "No persons here" not in past
+
+
+def test_journey_gives_the_reports_verdict_for_its_range(
+    logged_in: FlaskClient, my_site: Site, store: Store
+) -> None:
+    """A person who went as far as Engagement 40 days ago, and came back to the landing page
+    in the report's range, dropped at Trace in that report: the journey says so too, greys
+    the old events, and marks the event the report counted."""
+    old = journey_events(my_site.key, [{"id": "back-again", "depth": 3}])
+    for e in old:
+        e["ts"] -= timedelta(days=40)
+    recent = journey_events(my_site.key, [{"id": "back-again", "depth": 1}])
+    insert_events(store, old + recent)
+    base = f"/sites/{my_site.key}"
+    dropped = logged_in.get(f"{base}/persons?stage=trace&status=dropped&range=30d").data.decode()
+    assert "back-again" in dropped
+    page = logged_in.get(f"{base}/persons/back-again?range=30d").data.decode()
+    verdict = re.search(r'id="left-after">(.*?)</p>', page, re.S)
+    assert verdict and "Left the funnel after <strong>Trace</strong>" in verdict.group(1)
+    items = re.findall(r'<li class="([^"]*)" data-event-type="(\w+)"', page)
+    assert [c.split() for c, _ in items] == [
+        ["matched", "outside"],
+        ["matched", "outside"],
+        ["matched", "outside"],
+        ["matched", "filled", "left-here"],
+    ]
+    assert page.count("Before the report's range.") == 1
+    assert "Counted as <strong>Trace</strong> in this report." in page
+    # Over 60 days the old visit is the one counted: it went on to Engagement.
+    page = logged_in.get(f"{base}/persons/back-again?range=60d").data.decode()
+    assert "Left the funnel after <strong>Engagement</strong>" in page
+    assert page.count('data-filled="') == 3
+    # A range without a Trace event for the person: not in that report at all.
+    start = (datetime.now(UTC) - timedelta(days=20)).date()
+    end = (datetime.now(UTC) - timedelta(days=10)).date()
+    page = logged_in.get(f"{base}/persons/back-again?from={start}&to={end}").data.decode()
+    assert "Not in this report: no Trace event between" in page
+    assert "data-filled" not in page
+    # Filters that leave the person out say so; bad report arguments still show the journey.
+    page = logged_in.get(f"{base}/persons/back-again?range=30d&campaign=nope").data.decode()
+    assert "Not in this report: its filters leave this person out." in page
+    bad = logged_in.get(f"{base}/persons/back-again?from=2026-13-01")
+    assert bad.status_code == 200 and 'id="query-error"' in bad.data.decode()
+    assert bad.data.decode().count("<li class=") == 4

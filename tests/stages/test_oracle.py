@@ -21,7 +21,7 @@ from tests.stages import oracle
 from tests.stages.conftest import load
 from tracker.clickhouse import Store
 from tracker.reports.exits import funnel_exits
-from tracker.reports.persons import funnel_persons
+from tracker.reports.persons import funnel_persons, person_progress
 from tracker.reports.pipeline import funnel_pipeline
 from tracker.reports.query import ReportQuery
 from tracker.reports.report import funnel_reports_by_site
@@ -356,6 +356,28 @@ def test_persons_lists_match_oracle(
                 assert exits["persons"] == len(want), where
                 assert exits["no_page_view"] == paths.pop(None, 0), where
                 assert {e["path"]: e["persons"] for e in exits["exits"]} == paths, where
+    # One person's verdict (the journey's): the same engine, for a handful of persons.
+    unfiltered = oracle.outcomes(rows, d, d["mode"], d["window"], query.start_ms, query.end_ms, [])
+    for pid in sorted(events_of)[:6]:
+        progress = person_progress(store, site, d, query, pid)  # type: ignore[arg-type]
+        where = f"mode={d['mode']} person={pid}"
+        if pid in selected:
+            o = selected[pid]
+            assert progress["status"] == "in_funnel", where
+            assert progress["reached"] == [key for key, h in zip(keys, o.hit, strict=True) if h], (
+                where
+            )
+            assert progress["stage_times"] == {
+                key: iso_ms(t) for key, h, t in zip(keys, o.hit, o.tk, strict=True) if h
+            }, where
+            assert progress["skipped"] == [
+                key for key, s in zip(keys, o.skipped, strict=True) if s
+            ], where
+            assert progress["first_seen"] == iso_ms(o.first_t), where
+        else:
+            entered = pid in unfiltered and unfiltered[pid].in_funnel
+            assert progress["status"] == ("filtered_out" if entered else "no_entry"), where
+            assert progress["reached"] == [] and progress["stage_times"] == {}, where
 
 
 @st.composite

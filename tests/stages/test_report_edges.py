@@ -211,6 +211,35 @@ def test_identity_stitches_devices(client: FlaskClient, site: Site, auth: dict) 
     by_device = client.get(f"/api/v1/sites/{site.key}/persons/laptop/journey", headers=auth)
     assert by_device.get_json()["person"] == "u1"
     assert by_device.get_json()["events"] == journey["events"]
+    # With the funnel and the report's range: the verdict of that report, and which events
+    # it counted (the laptop's page view is a second visit, not a stage of the attempt).
+    fid = last_funnel_id(client, site, auth)
+    res = client.get(
+        f"/api/v1/sites/{site.key}/persons/laptop/journey",
+        query_string={"funnel": fid, **RANGE},
+        headers=auth,
+    )
+    body = res.get_json()
+    assert body["progress"]["status"] == "in_funnel"
+    assert body["progress"]["reached"] == ["visit", "click", "buy"]
+    assert body["progress"]["converted"] is True and body["progress"]["skipped"] == []
+    assert [e["filled"] for e in body["events"]] == ["visit", "click", None, "buy"]
+    assert [e["in_range"] for e in body["events"]] == ["in"] * 4
+    assert body["progress"]["stage_times"]["buy"] == body["events"][3]["ts"]
+    # A range before any event: not in that report; a bad range is a 400 with the reason.
+    res = client.get(
+        f"/api/v1/sites/{site.key}/persons/u1/journey",
+        query_string={"funnel": fid, "from": "2025-01-01", "to": "2025-01-31"},
+        headers=auth,
+    )
+    assert res.get_json()["progress"]["status"] == "no_entry"
+    assert {e["in_range"] for e in res.get_json()["events"]} == {"after"}
+    res = client.get(
+        f"/api/v1/sites/{site.key}/persons/u1/journey",
+        query_string={"funnel": fid, "window": "0m"},
+        headers=auth,
+    )
+    assert res.status_code == 400 and "window" in res.get_json()["detail"]
 
 
 def test_filters_and_breakdown(client: FlaskClient, site: Site, auth: dict) -> None:

@@ -277,7 +277,8 @@ def funnel_persons_csv(site_key: str, funnel_id: int) -> Any:
 @require_token
 @handle_input_errors
 def person_journey(site_key: str, person_id: str) -> Any:
-    """Events of a person; labelled with the stages of ?funnel=<id> (default: first funnel)."""
+    """Events of a person; labelled with the stages of ?funnel=<id> (default: first funnel),
+    and the person's progress in the report given by the report's query arguments."""
     from tracker.reports import person_journey as build
 
     site = site_for_request(site_key)
@@ -291,7 +292,10 @@ def person_journey(site_key: str, person_id: str) -> Any:
         funnels = funnel_service.list_funnels(db.session, site)
         funnel = funnels[0] if funnels else None
     definition = funnel_service.funnel_definition(funnel) if funnel else None
-    result = build(_store(), site, definition, person_id)
+    # The report's arguments (from, to, mode, window, filters) give the person's verdict in
+    # that report (`progress`), so a journey agrees with the persons list it came from.
+    query = parse_report_query(request.args, site) if definition else None
+    result = build(_store(), site, definition, person_id, query)
     result["funnel_id"] = funnel.id if funnel else None
     return jsonify(result)
 

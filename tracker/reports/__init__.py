@@ -6,7 +6,12 @@ from __future__ import annotations
 from tracker.reports.csv_export import persons_csv, report_csv
 from tracker.reports.exits import funnel_exits
 from tracker.reports.explore import stage_preview, top_values
-from tracker.reports.persons import funnel_persons, person_journey, resolve_person
+from tracker.reports.persons import (
+    funnel_persons,
+    person_journey,
+    person_progress,
+    resolve_person,
+)
 from tracker.reports.pipeline import funnel_pipeline
 from tracker.reports.query import QueryError, ReportQuery, parse_report_query
 from tracker.reports.report import funnel_report, funnel_reports_by_site
@@ -23,6 +28,7 @@ __all__ = [
     "funnel_trends",
     "parse_report_query",
     "person_journey",
+    "person_progress",
     "persons_csv",
     "report_csv",
     "resolve_person",

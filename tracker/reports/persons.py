@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -193,12 +194,85 @@ def resolve_person(store: Store, site: Site, any_id: str) -> str:
     return str(rows[0][0]) if rows else any_id
 
 
+def person_progress(
+    store: Store, site: Site, definition: Any, query: ReportQuery, person_id: str
+) -> dict[str, Any]:
+    """How far the person got in the report given by `query` (range, filters, mode, window),
+    evaluated by the same engine as the report: so a journey agrees with the persons list
+    it was opened from, even where events outside the range would tell another story.
+
+    `stage_times` are the times the report counts for each stage reached (along the earliest
+    attempt that got that far); `status` is "in_funnel", or "no_entry" (no first-stage event
+    in the range) or "filtered_out" (the report's filters leave the person out)."""
+    definition = as_definition(definition)
+    keys = [s["key"] for s in definition["stages"]]
+    timer = ReportTimer()
+    identities = has_identities(store, site.key)
+    visitors = _visitors_of(store, site, [person_id], identities, timer)
+
+    def evaluate(q: ReportQuery) -> tuple[Any, ...] | None:
+        params = Params()
+        plan = site_plan(
+            store, site.key, definition, q, params, identities=identities, visitors=visitors
+        )
+        p_person = params.add(person_id, "String")
+        sql = f"""SELECT in_funnel, hit, tk, matched, first_ms FROM ({plan.sql})
+            WHERE person = {p_person}"""
+        rows = timer.rows(store, sql, params.values)
+        return rows[0] if rows and rows[0][0] else None
+
+    row = evaluate(query)
+    status = "in_funnel"
+    if row is None:
+        status = "no_entry"
+        if query.person_filters or query.segment is not None or query.event_filters:
+            unfiltered = replace(
+                query, person_filters=[], event_filters=[], segment=None, breakdown=None
+            )
+            if evaluate(unfiltered) is not None:
+                status = "filtered_out"
+    hit = [int(h) for h in row[1]] if row else [0] * len(keys)
+    # In `any` mode stages are reached in any order: not always a prefix of the funnel.
+    reached = [key for key, h in zip(keys, hit, strict=True) if h]
+    matched = int(row[3]) if row else 0
+    skipped = [
+        key
+        for k, key in enumerate(keys)
+        if not matched >> k & 1 and matched >> (k + 1) != 0 and row is not None
+    ]
+    return {
+        "status": status,
+        "reached": reached,
+        "last_stage": reached[-1] if reached else None,
+        "converted": bool(hit[-1]),
+        "skipped": skipped,
+        "stage_times": {
+            key: iso(int(t))
+            for key, h, t in zip(keys, hit, row[2] if row else [], strict=False)
+            if h
+        },
+        "first_seen": iso(int(row[4])) if row else None,
+        "range": query.range_dict(),
+        "mode": query.mode or definition["mode"],
+        "window_s": query.window or int(definition["window"]),
+        "sql_ms": timer.ms,
+    }
+
+
 def person_journey(
-    store: Store, site: Site, definition: Any | None, person_id: str
+    store: Store,
+    site: Site,
+    definition: Any | None,
+    person_id: str,
+    query: ReportQuery | None = None,
 ) -> dict[str, Any]:
     """All events of the person (every device and visitor id stitched to it), in order,
     each labelled with the keys of the stages it matches. A visitor id of a stitched person
-    gives that person's journey (`person` in the answer says whose)."""
+    gives that person's journey (`person` in the answer says whose).
+
+    With a definition and a `query`, `progress` says how far the person got in that report
+    (see `person_progress`); each event then carries `filled` (the stage it filled there, or
+    None) and `in_range` ("before", "in" or "after" the report's range)."""
     person_id = resolve_person(store, site, person_id)
     params = Params()
     stages: list[dict[str, Any]] = []
@@ -275,10 +349,36 @@ def person_journey(
                 "stages": [s["key"] for k, s in enumerate(stages) if int(m) >> k & 1],
             }
         )
-    return {
+    result: dict[str, Any] = {
         "person": person_id,
         "events": events,
         "truncated": len(rows) > JOURNEY_LIMIT,
         "visitors": sorted({e["visitor_id"] for e in events}),
         "sql_ms": timer.ms,
     }
+    if definition is not None and query is not None:
+        progress = person_progress(store, site, definition, query, person_id)
+        _mark_progress(events, progress, query)
+        result["progress"] = progress
+        result["sql_ms"] += progress["sql_ms"]
+    return result
+
+
+def _mark_progress(
+    events: list[dict[str, Any]], progress: dict[str, Any], query: ReportQuery
+) -> None:
+    """Marks on each journey event where it lies against the report's range, and the stage
+    it filled in the report: the first event at a stage's counted time that matches it."""
+    start, end = iso(query.start_ms), iso(query.end_ms)
+    fills = dict(progress["stage_times"])
+    for event in events:
+        # ISO strings of one fixed format compare in time order.
+        event["in_range"] = (
+            "before" if event["ts"] < start else "after" if event["ts"] >= end else "in"
+        )
+        event["filled"] = None
+        for key in list(fills):
+            if fills[key] == event["ts"] and key in event["stages"]:
+                event["filled"] = key
+                del fills[key]
+                break
