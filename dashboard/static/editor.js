@@ -32,6 +32,7 @@
       if (up) up.disabled = n === 0;
       if (down) down.disabled = n === stages().length - 1;
     });
+    dirty = true;
     schedulePreview();
   }
 
@@ -109,6 +110,18 @@
   });
   form.addEventListener("change", schedulePreview);
 
+  // Leaving with unsaved edits (the report link, a closed tab) asks first. A page the server
+  // re-rendered with a draft (an added rule, errors to fix) is unsaved from the start.
+  let dirty = document.getElementById("unsaved-note") !== null;
+  form.addEventListener("input", () => { dirty = true; });
+  form.addEventListener("change", () => { dirty = true; });
+  form.addEventListener("submit", () => { dirty = false; });
+  window.addEventListener("beforeunload", (event) => {
+    if (!dirty) return;
+    event.preventDefault();
+    event.returnValue = ""; // older browsers show their prompt only when this is set
+  });
+
   function schedulePreview() {
     clearTimeout(timer);
     timer = setTimeout(runPreview, 400);
@@ -123,7 +136,8 @@
       applyDescriptions(body.descriptions || []);
       if (!ok || body.valid === false) {
         const first = (body.detail && body.detail[0]) || {};
-        status.textContent = "Preview paused: " + (first.path ? first.path + ": " : "") +
+        const where = first.where || first.path;
+        status.textContent = "Preview paused: " + (where ? where + ": " : "") +
           (first.message || body.detail || body.error);
         status.dataset.state = "invalid";
         stages().forEach((s) => {
@@ -132,7 +146,9 @@
         });
         return;
       }
-      status.textContent = "Live preview: what each stage matches over the last " + body.days + " days.";
+      status.textContent = "Live preview of the last " + body.days + " days: each stage's rules " +
+        "counted on their own, in any order. The report follows persons through the stages in " +
+        "order, so its later stages can be lower.";
       status.dataset.state = "ok";
       stages().forEach((s, n) => renderStage(s, body.stages[n]));
       form.dataset.previewVersion = String(ticket);

@@ -170,6 +170,17 @@ def test_marketer_flow(
     assert page.locator("#stages-3-rules-0-conditions-0-value").input_value() == "/thanks"
     page.locator("#stages-1-rules-0-conditions-0-field").fill("element_text")
     wait_for_preview(page, [4, 3, 2, 1])
+    # Leaving with unsaved edits asks first; staying keeps every edit.
+    # (The page's dialog handler above dismisses every dialog: here, "stay on this page".)
+    prompts: list[str] = []
+    page.once("dialog", lambda d: prompts.append(d.type))
+    editor_url = page.url
+    page.get_by_role("link", name="View report").click()
+    page.wait_for_function("document.readyState === 'complete'")
+    assert prompts == ["beforeunload"]
+    assert dialogs.pop() == ""  # recorded by that handler; the checks below start empty
+    assert page.url == editor_url
+    assert page.locator("#stages-1-rules-0-conditions-0-field").input_value() == "element_text"
     screenshot(page, "editor")
     page.get_by_role("button", name="Save funnel").click()
     page.wait_for_selector("text=Funnel saved.")

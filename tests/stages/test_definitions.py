@@ -10,6 +10,7 @@ from tracker.stages.definitions import (
     describe_rule,
     describe_stage,
     parse_window,
+    path_label,
     validate_definition,
 )
 from tracker.stages.operators import normalise
@@ -106,7 +107,27 @@ def test_error_paths_point_at_the_field() -> None:
         }
     )
     assert errors[0]["path"] == "stages.1.rules.0.conditions.2.field"
+    assert errors[0]["where"] == "Stage 2, rule 1, condition 3, field"
     assert "unknown field 'password'" in errors[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("", ""),
+        ("name", "Name"),
+        ("window", "Window"),
+        ("engagement_stage", "Engagement stage"),
+        ("stages", "Stages"),
+        ("stages.0", "Stage 1"),
+        ("stages.19.key", "Stage 20, key"),
+        ("stages.2.rules.0.name", "Stage 3, rule 1, name"),
+        ("stages.0.rules.1.conditions.0.value", "Stage 1, rule 2, condition 1, value"),
+        ("stages.x.rules", "Stages, x, rules"),  # not an index: left as it is
+    ],
+)
+def test_error_paths_read_as_positions_on_screen(path: str, label: str) -> None:
+    assert path_label(path) == label
 
 
 @pytest.mark.parametrize(

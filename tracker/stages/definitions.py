@@ -79,12 +79,29 @@ def format_window(seconds: int) -> str:
     return f"{seconds}s"
 
 
+_ITEM = {"stages": "stage", "rules": "rule", "conditions": "condition"}
+
+
+def path_label(path: str) -> str:
+    """A definition path for people: "stages.0.rules.1.conditions.0.value" is
+    "Stage 1, rule 2, condition 1, value" (positions count from 1, as on screen)."""
+    parts: list[str] = []
+    tokens = path.split(".") if path else []
+    for i, token in enumerate(tokens):
+        if token.isdecimal() and i and tokens[i - 1] in _ITEM:
+            parts[-1] = f"{_ITEM[tokens[i - 1]]} {int(token) + 1}"
+        else:
+            parts.append(token.replace("_", " "))
+    label = ", ".join(parts)
+    return label[:1].upper() + label[1:]
+
+
 class _Collector:
     def __init__(self) -> None:
         self.errors: list[dict[str, str]] = []
 
     def add(self, path: str, message: str) -> None:
-        self.errors.append({"path": path, "message": message})
+        self.errors.append({"path": path, "where": path_label(path), "message": message})
 
 
 def _condition(raw: Any, path: str, out: _Collector) -> dict[str, Any] | None:
