@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -34,3 +35,86 @@ def test_each_app_uses_its_own_config_store(store: Store, tmp_path: Path) -> Non
     with second.app_context():
         assert users() == ["second@test.example"]
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_ids_in_urls_are_never_reused_and_the_migration_keeps_every_row(tmp_path: Path) -> None:
+    """A store made before revision 0002 keeps its users, tokens, funnels, their stages and
+    memberships through it; afterwards a deleted funnel's or user's id is never handed out
+    again (a bookmark or a stale API client must not reach the next one created)."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from tracker.configdb import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0001")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO sites (id, key, name, domains, timezone, retention_days, created_at)"
+                " VALUES (1, 'shop', 'Shop', '[]', 'UTC', 0, '2026-01-01')"
+            )
+        )
+        for n in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, email, name, password_hash, role, active, created_at)"
+                    f" VALUES ({n}, 'u{n}@test.example', '', 'x', 'marketer', 1, '2026-01-01')"
+                )
+            )
+            conn.execute(text(f"INSERT INTO memberships (user_id, site_id) VALUES ({n}, 1)"))
+            conn.execute(
+                text(
+                    "INSERT INTO funnels (id, site_id, name, window_seconds, mode, created_at,"
+                    f" updated_at) VALUES ({n}, 1, 'F{n}', 60, 'ordered', '2026-01-01',"
+                    " '2026-01-01')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO stages (funnel_id, position, key, name, color, rules)"
+                    f" VALUES ({n}, 0, 'a', 'A', '#000000', '[]'),"
+                    f" ({n}, 1, 'b', 'B', '#000000', '[]')"
+                )
+            )
+    before = _counts(engine)
+    upgrade(url)
+    assert _counts(engine) == before == {"users": 2, "memberships": 2, "funnels": 2, "stages": 4}
+    with engine.begin() as conn:
+        conn.execute(text("PRAGMA foreign_keys=ON"))
+        conn.execute(text("DELETE FROM funnels WHERE id = 2"))
+        conn.execute(text("DELETE FROM users WHERE id = 2"))
+        # The cascades still hold after the tables were rebuilt.
+        assert conn.execute(text("SELECT count(*) FROM stages")).scalar() == 2
+        assert conn.execute(text("SELECT count(*) FROM memberships")).scalar() == 1
+        conn.execute(
+            text(
+                "INSERT INTO funnels (site_id, name, window_seconds, mode, created_at, updated_at)"
+                " VALUES (1, 'new', 60, 'ordered', '2026-01-02', '2026-01-02')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO users (email, name, password_hash, role, active, created_at)"
+                " VALUES ('new@test.example', '', 'x', 'marketer', 1, '2026-01-02')"
+            )
+        )
+        assert conn.execute(text("SELECT id FROM funnels WHERE name = 'new'")).scalar() == 3
+        assert (
+            conn.execute(text("SELECT id FROM users WHERE email = 'new@test.example'")).scalar()
+            == 3
+        )
+    # And back: the downgrade keeps the rows too.
+    command.downgrade(alembic_config(url), "0001")
+    assert _counts(engine) == {"users": 2, "memberships": 1, "funnels": 2, "stages": 2}
+
+
+def _counts(engine: Any) -> dict[str, int]:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return {
+            t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() or 0)
+            for t in ("users", "memberships", "funnels", "stages")
+        }

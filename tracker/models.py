@@ -71,6 +71,7 @@ class Site(Base):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids in URLs: never reused
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
@@ -107,6 +108,7 @@ class Membership(Base):
 
 class ApiToken(Base):
     __tablename__ = "api_tokens"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids in URLs: never reused
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -123,6 +125,7 @@ class ApiToken(Base):
 
 class Funnel(Base):
     __tablename__ = "funnels"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids in URLs: never reused
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)

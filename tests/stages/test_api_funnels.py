@@ -60,6 +60,11 @@ def test_crud_round_trip(client: FlaskClient, site: Site, auth: dict) -> None:
 
     assert client.delete(f"{base}/{fid}", headers=auth).status_code == 204
     assert client.get(f"{base}/{fid}", headers=auth).status_code == 404
+    # The deleted funnel was the newest: its id is not handed to the next one, so a stale
+    # client's DELETE or a bookmark cannot reach the new funnel.
+    again = client.post(base, json=VALID, headers=auth).get_json()["id"]
+    assert again > fid
+    assert client.delete(f"{base}/{fid}", headers=auth).status_code == 404
 
 
 def test_duplicate_copies_the_definition_and_leaves_the_original(
