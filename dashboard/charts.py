@@ -28,32 +28,47 @@ def _num(value: Any) -> float:
     return result if math.isfinite(result) else 0.0
 
 
-def funnel_geometry(stages: list[dict[str, Any]]) -> dict[str, Any]:
+# The compact funnel (breakdown cards, phones): names above the bars in a narrow viewBox, so
+# that its text stays readable where the wide chart would be scaled down to a few pixels.
+COMPACT_WIDTH = 420
+COMPACT_BAR_MAX_W = 270
+COMPACT_ROW_H = 46
+COMPACT_GAP_H = 22
+
+
+def funnel_geometry(stages: list[dict[str, Any]], compact: bool = False) -> dict[str, Any]:
     """Horizontal bars, one per stage, with the drop-off between consecutive stages.
 
     Each stage dict needs name, color, persons; optional conversion_from_start, dropoff,
     dropoff_rate, skipped, and drill-down links (`href_reached`, `href_dropped`).
+    `compact`: the stage name on its own line above its bar, in a viewBox about half as wide.
     """
     peak = max((_num(s.get("persons")) for s in stages), default=0.0) or 1.0
+    bar_x, bar_max = (0, COMPACT_BAR_MAX_W) if compact else (BAR_X, BAR_MAX_W)
+    row_h, gap_h = (COMPACT_ROW_H, COMPACT_GAP_H) if compact else (ROW_H, GAP_H)
     rows = []
     y = 8.0
     for i, stage in enumerate(stages):
         persons = _num(stage.get("persons"))
-        width = max(2.0, BAR_MAX_W * persons / peak) if persons else 0.0
+        width = max(2.0, bar_max * persons / peak) if persons else 0.0
+        # Compact: the name takes the row's first 18 units, the bar the rest.
+        bar_y = y + 18 if compact else y
         rows.append(
             {
-                "y": y,
-                "h": ROW_H - 10,
+                "y": bar_y,
+                "h": row_h - (22 if compact else 10),
                 "width": round(width, 1),
                 "color": safe_color(stage.get("color"), i),
                 "name": stage.get("name", ""),
+                "name_x": 0 if compact else bar_x - 10,
+                "name_y": y + 13 if compact else bar_y + (row_h - 10) / 2 + 5,
                 "label": f"{number(persons)} · {percent(stage.get('conversion_from_start'))}",
-                "label_x": BAR_X + width + 8,
+                "label_x": bar_x + width + 8,
                 "href": stage.get("href_reached"),
                 "drop": None,
             }
         )
-        y += ROW_H
+        y += row_h
         if i < len(stages) - 1:
             dropped = stage.get("dropoff")
             if dropped is not None:
@@ -62,8 +77,15 @@ def funnel_geometry(stages: list[dict[str, Any]]) -> dict[str, Any]:
                 if skipped:
                     text += f" · {number(skipped)} skipped the next stage"
                 rows[-1]["drop"] = {"y": y + 4, "text": text, "href": stage.get("href_dropped")}
-            y += GAP_H
-    return {"width": FUNNEL_WIDTH, "height": round(y + 4), "rows": rows, "bar_x": BAR_X}
+            y += gap_h
+    return {
+        "width": COMPACT_WIDTH if compact else FUNNEL_WIDTH,
+        "height": round(y + 4),
+        "rows": rows,
+        "bar_x": bar_x,
+        "name_anchor": "start" if compact else "end",
+        "compact": compact,
+    }
 
 
 def histogram_geometry(buckets: list[dict[str, Any]], color: str = PALETTE[2]) -> dict[str, Any]:

@@ -218,6 +218,20 @@ def test_marketer_flow(
     screenshot(page, "report")
     # The README's picture: the funnel panel alone keeps the file small.
     page.locator("#funnel-panel").screenshot(path=str(ARTIFACTS / "report-funnel.png"))
+    # On a phone: the compact chart replaces the wide one (whose text would shrink to a few
+    # pixels), and the stage table stacks each stage's figures under their column names.
+    desktop = page.viewport_size
+    assert page.locator("#funnel-panel svg.chart:not(.compact)").is_visible()
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.locator("#funnel-panel svg.chart.compact").is_visible()
+    assert not page.locator("#funnel-panel svg.chart:not(.compact)").is_visible()
+    table = page.locator("#stage-table")
+    assert table.evaluate("t => t.scrollWidth <= t.parentElement.clientWidth")
+    sale = page.locator('#stage-table tr[data-stage-key="sale"] td').nth(2)
+    assert sale.evaluate("td => getComputedStyle(td, '::before').content") == '"From start"'
+    assert sale.inner_text() == "25.0%" and sale.is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    page.set_viewport_size(desktop)
 
     # Drill into the drop-off after "Saw pricing": the spring/boots visitor.
     page.locator('#stage-table tr[data-stage-key="response"] a[data-dropoff]').click()

@@ -30,7 +30,7 @@ def stage_persons(html: str) -> list[int]:
     """Persons per stage from the report's stage table, in stage order."""
     table = html[html.index('id="stage-table"') :]
     table = table[: table.index("</table>")]
-    cells = re.findall(r"<td class=\"num\" data-persons><a [^>]*>([\d,]+)</a>", table)
+    cells = re.findall(r"<td class=\"num\" data-persons[^>]*><a [^>]*>([\d,]+)</a>", table)
     return [int(c.replace(",", "")) for c in cells]
 
 
@@ -45,7 +45,7 @@ def test_report_counts(logged_in: FlaskClient, traffic: Site) -> None:
     assert stage_persons(html) == [5, 3, 2, 1]
     assert 'id="kpi-persons">5<' in html
     # Time to convert: each stage's median and p90 from the person's first click.
-    cells = re.findall(r"<td class=\"num\" data-from-first-click>([^<]*)</td>", html)
+    cells = re.findall(r"<td class=\"num\" data-from-first-click[^>]*>([^<]*)</td>", html)
     assert cells == ["0 s · 0 s", "5 min · 5 min", "10 min · 10 min", "15 min · 15 min"]
 
 
@@ -90,6 +90,28 @@ def test_breakdown_by_campaign_shows_each_funnel(logged_in: FlaskClient, traffic
     spring = html[html.index('data-breakdown-value="spring"') :]
     assert "3 persons" in spring[:400]
     assert "only this</a>" in spring[:600]  # campaign is a person filter: one click narrows
+
+
+def test_breakdown_table_compares_the_groups_stage_by_stage(
+    logged_in: FlaskClient, traffic: Site
+) -> None:
+    html = logged_in.get(f"/sites/{traffic.key}/report?breakdown=campaign").data.decode()
+    table = html[html.index('id="breakdown-table"') :]
+    table = table[: table.index("</table>")]
+    heads = re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', table)
+    assert heads == ["Campaign", "Trace", "Response", "Engagement", "Sale"]
+    rows = {}
+    for value, body in re.findall(r'<tr data-breakdown-row="([^"]*)">(.*?)</tr>', table, re.S):
+        cells = re.findall(
+            r"<td [^>]*>(?:<a [^>]*>)?([\d,]+)(?:</a>)?(?: <small>([^<]+)</small>)?", body
+        )
+        rows[value] = cells
+    assert rows["spring"] == [("3", ""), ("2", "66.7%"), ("1", "33.3%"), ("1", "33.3%")]
+    assert rows["autumn"] == [("2", ""), ("1", "50.0%"), ("1", "50.0%"), ("0", "0.0%")]
+    # Each figure opens that group's persons at that stage; the name narrows the report.
+    spring = table[table.index('data-breakdown-row="spring"') :]
+    assert "segment=spring" in spring[: spring.index("</tr>")]
+    assert ">spring</a></th>" in spring
 
 
 def test_breakdown_figures_open_that_groups_persons(logged_in: FlaskClient, traffic: Site) -> None:
