@@ -45,6 +45,17 @@ def signed_percent(value: Any) -> str:
     return f"{num:+.1f}%"
 
 
+def signed_points(value: Any) -> str:
+    """A change of a rate in percentage points: 0.052 -> "+5.2 pts"."""
+    if value is None or value == "":
+        return DASH
+    try:
+        num = float(value) * 100
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{num:+.1f} pts"
+
+
 def duration(seconds: Any) -> str:
     """3 d 4 h, 2 h 5 min, 4 min 10 s, 12 s."""
     if seconds is None or seconds == "":
@@ -144,6 +155,7 @@ def register(app: Flask) -> None:
         number=number,
         percent=percent,
         signed_percent=signed_percent,
+        signed_points=signed_points,
         duration=duration,
         localtime=localtime,
         clock=clock,

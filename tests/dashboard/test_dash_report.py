@@ -64,6 +64,27 @@ def test_compare_with_the_period_before(logged_in: FlaskClient, traffic: Site) -
     assert "compare=previous" in re.search(r'href="([^"]*stage=trace[^"]*)"', html).group(1)  # type: ignore[union-attr]
 
 
+def test_compare_shows_rate_changes_in_points(
+    logged_in: FlaskClient, traffic: Site, store: Store
+) -> None:
+    earlier = journey_events(traffic.key, [{"id": "p1", "depth": 4}, {"id": "p2", "depth": 1}])
+    for e in earlier:
+        e["ts"] -= timedelta(days=31)  # inside the 30 days before the default range
+    insert_events(store, earlier)
+    html = logged_in.get(f"/sites/{traffic.key}/report?compare=previous").data.decode()
+    assert stage_persons(html) == [5, 3, 2, 1]
+    # Now 100, 60, 40, 20% from start and 100, 60, 66.7, 50% from the previous stage;
+    # before 100, 50, 50, 50% and 100, 50, 100, 100%.
+    changes = re.findall(r"data-rate-change [^>]*>([^<]*)</small>", html)
+    assert changes == [
+        "+0.0 pts", "+0.0 pts",
+        "+10.0 pts", "+10.0 pts",
+        "-33.3 pts", "-10.0 pts",
+        "-50.0 pts", "-30.0 pts",
+    ]  # fmt: skip
+    assert 'class="down" data-rate-change title="50.0% from' in html
+
+
 def test_filters_live_in_the_url(logged_in: FlaskClient, traffic: Site) -> None:
     base = f"/sites/{traffic.key}/report"
     assert stage_persons(logged_in.get(f"{base}?campaign=spring").data.decode()) == [3, 2, 1, 1]

@@ -632,6 +632,14 @@ def test_compare_with_the_previous_period(client: FlaskClient, site: Site, auth:
     assert compare["persons"] == 3
     assert [s["persons"] for s in compare["stages"]] == [3, 2, 1]
     assert [s["change"] for s in compare["stages"]] == [-1 / 3, -0.5, -1.0]
+    # Rates change in points: from start 1, 1/2, 0 against 1, 2/3, 1/3; from the previous
+    # stage 1, 1/2, 0 against 1, 2/3, 1/2.
+    assert [s["conversion_from_start_change"] for s in compare["stages"]] == pytest.approx(
+        [0.0, -1 / 6, -1 / 3]
+    )
+    assert [s["conversion_from_previous_change"] for s in compare["stages"]] == pytest.approx(
+        [0.0, -1 / 6, -0.5]
+    )
     # The previous period is exactly the report of that period on its own.
     alone = report(client, site, auth, [], **{"from": "2026-04-09", "to": "2026-04-09"})
     assert [s["conversion_from_start"] for s in compare["stages"]] == [

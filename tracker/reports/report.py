@@ -199,14 +199,19 @@ def _previous_period(
     stages = []
     for current, previous in zip(now["stages"], before["stages"], strict=True):
         was = previous["persons"]
-        stages.append(
-            {
-                "key": previous["key"],
-                "persons": was,
-                "conversion_from_start": previous["conversion_from_start"],
-                "change": (current["persons"] - was) / was if was else None,
-            }
-        )
+        item = {
+            "key": previous["key"],
+            "persons": was,
+            "conversion_from_start": previous["conversion_from_start"],
+            "conversion_from_previous": previous["conversion_from_previous"],
+            "change": (current["persons"] - was) / was if was else None,
+        }
+        # Rates move in points (0.05 = 5 percentage points): a relative change of a rate
+        # reads as a change of volume.
+        for rate in ("conversion_from_start", "conversion_from_previous"):
+            a, b = current[rate], previous[rate]
+            item[f"{rate}_change"] = a - b if a is not None and b is not None else None
+        stages.append(item)
     return {
         "range": before["range"],
         "persons": before["persons"],
