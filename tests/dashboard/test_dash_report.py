@@ -454,6 +454,12 @@ def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> No
     pipeline = logged_in.get(f"{base}/pipeline?campaign=spring").data.decode()
     assert 'id="pipeline"' in pipeline and "Close rate" in pipeline
     assert 'id="kpi-pipeline-entered">3<' in pipeline
+    # a2 sits at Response (1 of 2 went on to Sale), a3 at Trace (1 of 3): 1/2 + 1/3 expected.
+    forecast = re.search(r'id="kpi-forecast">(.*?)</div>', pipeline, re.S)
+    assert forecast is not None
+    text = re.sub(r"<[^>]+>", " ", forecast.group(1))
+    assert "more Sale" in text and "≈ 0.8" in text
+    assert "from the 2 persons part-way through" in text and "worth ≈ 33.33" in text
     inline = logged_in.get(f"{base}?panels=inline").data.decode()
     assert 'id="trends"' in inline and 'id="pipeline"' in inline
     too_many = logged_in.get(f"{base}/trends?interval=day&range=custom&from=2020-01-01")
