@@ -565,7 +565,9 @@ def test_open_a_persons_journey_by_id(logged_in: FlaskClient, traffic: Site, sto
     assert stitched.location == f"{base}/persons/customer-9"
     unknown = logged_in.get(f"{base}/persons?person=nobody")
     assert unknown.location == f"{base}/persons/nobody"
-    assert b"No events for this person" in logged_in.get(unknown.location).data
+    nobody = logged_in.get(unknown.location).data
+    assert b"No events for this person" in nobody
+    assert b"Not in this report" not in nobody and b'id="report-scope"' not in nobody
 
 
 def test_a_funnels_url_opens_its_report(logged_in: FlaskClient, traffic: Site) -> None:
