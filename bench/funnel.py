@@ -166,6 +166,7 @@ def main() -> int:
         funnel_report,
         funnel_trends,
         parse_report_query,
+        person_journey,
         stage_preview,
     )
     from tracker.stages.definitions import validate_definition
@@ -269,6 +270,17 @@ def main() -> int:
         ),  # type: ignore[arg-type]
         ("stage preview (30 days)", lambda: stage_preview(store, site, definition, days=3650)),  # type: ignore[arg-type]
     ]
+    # A journey with the report's verdict: one person of the dropped-off list, as the
+    # dashboard opens it from there.
+    listed = funnel_persons(store, site, definition, query, "response", "dropped", per_page=1)  # type: ignore[arg-type]
+    if listed["persons"]:
+        person = listed["persons"][0]["id"]
+        others.append(
+            (
+                "journey with the report's verdict (one person)",
+                lambda: person_journey(store, site, definition, person, query),  # type: ignore[arg-type]
+            )
+        )
     for label, fn in others:
         wall, cpu, _ = timed(fn, max(1, args.runs - 1))
         print(f"{label:<48}{wall:>9.3f}{cpu:>9.3f}")

@@ -279,7 +279,13 @@ def person_journey(
     if definition is not None:
         stages = as_definition(definition)["stages"]
     mask = compile_mask(stages, params, "e") if stages else "toUInt32(0)"
-    site_cond = f"site_id = {params.add(site.key, 'String')}"
+    timer = ReportTimer()
+    # Only the person's visitors are read (a primary-key range each), for the events and
+    # for their identification: not the whole site's history.
+    identities = has_identities(store, site.key)
+    visitors = _visitors_of(store, site, [person_id], identities, timer)
+    p_visitors = params.add(visitors, "Array(String)")
+    site_cond = f"site_id = {params.add(site.key, 'String')} AND visitor_id IN {p_visitors}"
     p_person = params.add(person_id, "String")
     p_limit = params.add(JOURNEY_LIMIT + 1, "UInt32")
     sql = f"""
@@ -290,11 +296,11 @@ def person_journey(
             e.visitor_id, e.user_id, e.session_id, e.props, e.value, e.device, e.country
         FROM events AS e
         {identity_join(site_cond, one_site=True)}
-        WHERE e.{site_cond} AND {PERSON_EXPR} = {p_person}
+        WHERE e.site_id = {params.add(site.key, "String")} AND e.visitor_id IN {p_visitors}
+          AND {PERSON_EXPR} = {p_person}
         ORDER BY t, minst, mask, eid
         LIMIT {p_limit}
     """
-    timer = ReportTimer()
     rows = timer.rows(store, sql, params.values)
     events = []
     for row in rows[:JOURNEY_LIMIT]:
