@@ -8,6 +8,7 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
 from dash_helpers import XSS, insert_events, journey_events
@@ -426,7 +427,7 @@ def test_trends_follow_the_reports_range(
     """The trends cover the range the report shows (the default one too), at an interval
     that suits its length unless one is chosen."""
     trends = logged_in.get(f"/sites/{traffic.key}/report/trends?{query}").data.decode()
-    today = datetime.now(UTC).date()
+    today = datetime.now(ZoneInfo(traffic.timezone)).date()  # the site's today
     first = (today - timedelta(days=days - 1)).isoformat()
     assert f'Trends by {interval} <small class="help">({first} to {today.isoformat()})' in trends
     chosen = logged_in.get(f"/sites/{traffic.key}/report/trends?{query}&interval=month")
@@ -444,7 +445,7 @@ def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> No
     # Today is under way: the table marks it; the cards show yesterday, the newest whole day,
     # so that a day in progress never reads as a fall against a whole one.
     assert trends.count("(so far)") == 1
-    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    yesterday = (datetime.now(ZoneInfo(traffic.timezone)).date() - timedelta(days=1)).isoformat()
     assert trends.count(f"day of {yesterday}</span>") == 4
     # Every day of the last 30 is inside the 30-day window: later stages can still grow.
     assert 'id="trends-open"' in trends and "30 d windows are not over yet" in trends
