@@ -35,25 +35,25 @@ def percent(value: Any, digits: int = 1) -> str:
         return str(value)
 
 
-def signed_percent(value: Any) -> str:
+def _signed(value: Any, unit: str) -> str:
+    """A ratio as a signed change in percent ("%") or percentage points (" pts")."""
     if value is None or value == "":
         return DASH
     try:
         num = float(value) * 100
     except (TypeError, ValueError):
         return str(value)
-    return f"{num:+.1f}%"
+    return f"{num:+.1f}{unit}"
+
+
+def signed_percent(value: Any) -> str:
+    """A relative change: 0.25 -> "+25.0%"."""
+    return _signed(value, "%")
 
 
 def signed_points(value: Any) -> str:
     """A change of a rate in percentage points: 0.052 -> "+5.2 pts"."""
-    if value is None or value == "":
-        return DASH
-    try:
-        num = float(value) * 100
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{num:+.1f} pts"
+    return _signed(value, " pts")
 
 
 def duration(seconds: Any) -> str:

@@ -195,7 +195,12 @@ def resolve_person(store: Store, site: Site, any_id: str) -> str:
 
 
 def person_progress(
-    store: Store, site: Site, definition: Any, query: ReportQuery, person_id: str
+    store: Store,
+    site: Site,
+    definition: Any,
+    query: ReportQuery,
+    person_id: str,
+    known: tuple[bool, list[str]] | None = None,
 ) -> dict[str, Any]:
     """How far the person got in the report given by `query` (range, filters, mode, window),
     evaluated by the same engine as the report: so a journey agrees with the persons list
@@ -203,12 +208,15 @@ def person_progress(
 
     `stage_times` are the times the report counts for each stage reached (along the earliest
     attempt that got that far); `status` is "in_funnel", or "no_entry" (no first-stage event
-    in the range) or "filtered_out" (the report's filters leave the person out)."""
+    in the range) or "filtered_out" (the report's filters leave the person out).
+    `known`: (has_identities, the person's visitors) when the caller already looked them up."""
     definition = as_definition(definition)
     keys = [s["key"] for s in definition["stages"]]
     timer = ReportTimer()
-    identities = has_identities(store, site.key)
-    visitors = _visitors_of(store, site, [person_id], identities, timer)
+    if known is None:
+        identities = has_identities(store, site.key)
+        known = identities, _visitors_of(store, site, [person_id], identities, timer)
+    identities, visitors = known
 
     def evaluate(q: ReportQuery) -> tuple[Any, ...] | None:
         params = Params()
@@ -363,7 +371,9 @@ def person_journey(
         "sql_ms": timer.ms,
     }
     if definition is not None and query is not None:
-        progress = person_progress(store, site, definition, query, person_id)
+        progress = person_progress(
+            store, site, definition, query, person_id, known=(identities, visitors)
+        )
         _mark_progress(events, progress, query)
         result["progress"] = progress
         result["sql_ms"] += progress["sql_ms"]
