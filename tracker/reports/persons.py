@@ -293,7 +293,8 @@ def person_journey(
     identities = has_identities(store, site.key)
     visitors = _visitors_of(store, site, [person_id], identities, timer)
     p_visitors = params.add(visitors, "Array(String)")
-    site_cond = f"site_id = {params.add(site.key, 'String')} AND visitor_id IN {p_visitors}"
+    p_site = params.add(site.key, "String")
+    site_cond = f"site_id = {p_site} AND visitor_id IN {p_visitors}"
     p_person = params.add(person_id, "String")
     p_limit = params.add(JOURNEY_LIMIT + 1, "UInt32")
     sql = f"""
@@ -304,7 +305,7 @@ def person_journey(
             e.visitor_id, e.user_id, e.session_id, e.props, e.value, e.device, e.country
         FROM events AS e
         {identity_join(site_cond, one_site=True)}
-        WHERE e.site_id = {params.add(site.key, "String")} AND e.visitor_id IN {p_visitors}
+        WHERE e.site_id = {p_site} AND e.visitor_id IN {p_visitors}
           AND {PERSON_EXPR} = {p_person}
         ORDER BY t, minst, mask, eid
         LIMIT {p_limit}
