@@ -1,4 +1,4 @@
-"""Jinja filters: numbers with separators, percentages, durations and site-local times."""
+"""Jinja filters: numbers with separators, money, percentages, durations and site-local times."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask
 
 from dashboard.editor_form import safe_color
+from tracker.accounts import ZERO_DECIMAL_CURRENCIES
 
 DASH = "\u2013"  # en dash for "no value"
 
@@ -33,6 +34,21 @@ def percent(value: Any, digits: int = 1) -> str:
         return f"{float(value) * 100:.{digits}f}%"
     except (TypeError, ValueError):
         return str(value)
+
+
+def money(value: Any, currency: str | None = "") -> str:
+    """A sale value in the site's currency ("1,234.50 EUR"); a plain number without one."""
+    if not currency:
+        return number(value)
+    if value is None or value == "":
+        return DASH
+    try:
+        num = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    # The code after the amount reads the same in every locale and for every currency.
+    digits = 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
+    return f"{num:,.{digits}f} {currency}"
 
 
 def _signed(value: Any, unit: str) -> str:
@@ -154,6 +170,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters.update(
         number=number,
         percent=percent,
+        money=money,
         signed_percent=signed_percent,
         signed_points=signed_points,
         duration=duration,

@@ -72,7 +72,8 @@ def _cached(
     """`call` through the report cache (see report_cache.py); callers get their own copy,
     since views decorate results with links."""
     cache: ReportCache = current_app.extensions["dashboard_report_cache"]
-    key = ReportCache.key(name, site.key, version, definition, query, extra)
+    # The currency is part of what the pipeline returns: a change must not show stale labels.
+    key = ReportCache.key(name, site.key, site.currency, version, definition, query, extra)
     return lambda: copy.deepcopy(cache.get_or_compute(key, call))
 
 

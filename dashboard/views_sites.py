@@ -96,6 +96,7 @@ def site_setup(site_key: str) -> ResponseReturnValue:
         events=events,
         install_status=install_status(events),
         retention_choices=RETENTION_CHOICES,
+        currencies=accounts.COMMON_CURRENCIES,
         timezones=_timezones(),
     )
 
@@ -160,6 +161,7 @@ def site_settings(site_key: str) -> ResponseReturnValue:
             raise accounts.AccountError("site name must be 1 to 200 characters")
         domains = accounts.normalise_domains(request.form.get("domains", ""))
         timezone = accounts.validate_timezone(request.form.get("timezone", "UTC").strip())
+        currency = accounts.validate_currency(request.form.get("currency", site.currency))
         raw_retention = request.form.get("retention_days", "0").strip() or "0"
         if not raw_retention.isdecimal() or int(raw_retention) > 36500:
             raise accounts.AccountError("retention must be a number of days (0 keeps everything)")
@@ -167,7 +169,7 @@ def site_settings(site_key: str) -> ResponseReturnValue:
         flash(str(exc), "error")
         return redirect(url_for("dashboard.site_setup", site_key=site.key) + "#settings")
     site.name, site.domains, site.timezone = name, domains, timezone
-    site.retention_days = int(raw_retention)
+    site.retention_days, site.currency = int(raw_retention), currency
     db.session.commit()
     flash("Site settings saved.", "ok")
     return redirect(url_for("dashboard.site_setup", site_key=site.key) + "#settings")

@@ -58,6 +58,8 @@ def test_user_site_and_token_round_trip(runner: FlaskCliRunner) -> None:
             "ann@example.com",
             "--base-url",
             "https://stats.example",
+            "--currency",
+            "eur",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -73,6 +75,7 @@ def test_user_site_and_token_round_trip(runner: FlaskCliRunner) -> None:
     assert user is not None and user.email == "ann@example.com"
     site = accounts.site_by_key(db.session, key)
     assert site.domains == ["shop.example"]
+    assert site.currency == "EUR"
     assert [s.key for s in accounts.sites_for(db.session, user)] == [key]
     assert accounts.user_for_token(db.session, token + "x") is None
 
@@ -87,6 +90,7 @@ def test_user_site_and_token_round_trip(runner: FlaskCliRunner) -> None:
         (["create-site", "--name", "X", "--timezone", "Z" * 300], "unknown time zone"),
         (["serve", "--port", "99999"], "not in the range 1<=x<=65535"),
         (["create-site", "--name", "X", "--domain", "bad domain!"], "not a valid domain"),
+        (["create-site", "--name", "X", "--currency", "euro"], "three-letter ISO 4217"),
         (["create-site", "--name", "X", "--owner", "ghost@x.example"], "no user"),
         (["create-token", "--email", "ghost@x.example"], "no user"),
     ],

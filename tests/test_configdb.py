@@ -118,3 +118,57 @@ def _counts(engine: Any) -> dict[str, int]:
             t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() or 0)
             for t in ("users", "memberships", "funnels", "stages")
         }
+
+
+def test_the_migrations_build_exactly_the_models(tmp_path: Path) -> None:
+    """A column added to a model without an Alembic revision (or the reverse) shows up here,
+    not on a user's upgraded store."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from tracker.models import Base
+
+    url = f"sqlite:///{tmp_path / 'head.db'}"
+    upgrade(url)
+    with create_engine(url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_sites_made_before_currencies_existed_keep_their_rows_and_have_none(
+    tmp_path: Path,
+) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from tracker.configdb import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0002")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO sites (id, key, name, domains, timezone, retention_days, created_at)"
+                " VALUES (1, 'shop', 'Shop', '[\"shop.example\"]', 'Europe/Paris', 30,"
+                " '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO funnels (id, site_id, name, window_seconds, mode, created_at,"
+                " updated_at) VALUES (1, 1, 'F', 60, 'ordered', '2026-01-01', '2026-01-01')"
+            )
+        )
+    upgrade(url)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT key, timezone, retention_days, currency FROM sites"))
+        assert [tuple(r) for r in row] == [("shop", "Europe/Paris", 30, "")]
+        assert conn.execute(text("SELECT count(*) FROM funnels")).scalar() == 1
+    command.downgrade(alembic_config(url), "0002")
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(text("SELECT key, timezone FROM sites"))] == [
+            ("shop", "Europe/Paris")
+        ]
+        assert conn.execute(text("SELECT count(*) FROM funnels")).scalar() == 1

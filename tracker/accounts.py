@@ -91,6 +91,25 @@ def validate_timezone(tz: str) -> str:
     return tz
 
 
+# Currencies with no minor unit: their amounts are shown without decimals.
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split()  # noqa: SIM905
+)
+# Offered first in the settings form; any other three-letter code is accepted too.
+_COMMON = "EUR USD GBP CHF JPY CAD AUD NZD SEK NOK DKK PLN CZK HUF RON BGN TRY INR CNY HKD SGD"
+COMMON_CURRENCIES = (_COMMON + " KRW BRL MXN ZAR AED ILS").split()
+
+
+def validate_currency(code: str) -> str:
+    """An ISO 4217 code ("eur" -> "EUR"), or "" for no currency."""
+    code = code.strip().upper()
+    if code and not re.fullmatch(r"[A-Z]{3}", code):
+        raise AccountError(
+            f"currency must be a three-letter ISO 4217 code like EUR or USD, not {code[:20]!r}"
+        )
+    return code
+
+
 def create_site(
     session: Session,
     name: str,
@@ -98,11 +117,17 @@ def create_site(
     timezone: str = "UTC",
     owner: User | None = None,
     key: str | None = None,
+    currency: str = "",
 ) -> Site:
     name = name.strip()
     if not name or len(name) > 200:
         raise AccountError("site name must be 1 to 200 characters")
-    site = Site(name=name, domains=normalise_domains(domains), timezone=validate_timezone(timezone))
+    site = Site(
+        name=name,
+        domains=normalise_domains(domains),
+        timezone=validate_timezone(timezone),
+        currency=validate_currency(currency),
+    )
     if key is not None:
         if not re.fullmatch(r"[A-Za-z0-9_\-]{3,64}", key):
             raise AccountError("site key must be 3-64 letters, digits, '-' or '_'")

@@ -170,6 +170,9 @@ def create_user(email: str, password: str, role: str, name: str, sites: tuple[st
     help="Hostname allowed to send events (repeatable; none means any).",
 )
 @click.option("--timezone", default="UTC", show_default=True, help="IANA time zone for reports.")
+@click.option(
+    "--currency", default="", help="ISO 4217 code sale values are in, e.g. EUR (default: none)."
+)
 @click.option("--owner", help="Email of a user to make a member.")
 @click.option("--key", help="Public site key (generated when omitted).")
 @click.option("--base-url", default=None, help="Public URL of this server, for the snippet.")
@@ -178,6 +181,7 @@ def create_site(
     name: str,
     domains: tuple[str, ...],
     timezone: str,
+    currency: str,
     owner: str | None,
     key: str | None,
     base_url: str | None,
@@ -195,7 +199,13 @@ def create_site(
             if owner_user is None:
                 raise AccountError(f"no user with email {owner!r}")
         site = accounts.create_site(
-            db.session, name, list(domains), timezone=timezone, owner=owner_user, key=key
+            db.session,
+            name,
+            list(domains),
+            timezone=timezone,
+            owner=owner_user,
+            key=key,
+            currency=currency,
         )
         db.session.commit()
         url = base_url or f"http://{settings.host}:{settings.port}"

@@ -38,6 +38,7 @@ def ensure_demo_accounts(session: Session) -> tuple[Site, bool]:
             timezone="UTC",
             owner=admin,
             key=DEMO_SITE_KEY,
+            currency="EUR",
         )
     else:
         accounts.add_member(session, admin, site)

@@ -56,6 +56,8 @@ class Site(Base):
     domains: Mapped[list[str]] = mapped_column(JSON, default=list)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     retention_days: Mapped[int] = mapped_column(Integer, default=0)  # 0 keeps everything
+    # ISO 4217 code that sale values are in ("EUR"); empty: plain numbers.
+    currency: Mapped[str] = mapped_column(String(3), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     funnels: Mapped[list[Funnel]] = relationship(

@@ -8,7 +8,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from dashboard import charts, report_args
-from dashboard.formatting import clock, duration, localtime
+from dashboard.formatting import clock, duration, localtime, money
 
 
 def test_funnel_geometry_scales_to_the_largest_stage() -> None:
@@ -59,6 +59,23 @@ def test_formatting() -> None:
     assert duration(3725) == "1 h 2 min"
     assert duration(None) == "\u2013"
     assert localtime("2026-06-01T12:00:00", "Europe/Paris") == "2026-06-01 14:00"
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "shown"),
+    [
+        (1234.5, "EUR", "1,234.50 EUR"),
+        (40, "USD", "40.00 USD"),
+        (1234.6, "JPY", "1,235 JPY"),  # no minor unit
+        (-12.345, "GBP", "-12.35 GBP"),  # a refund
+        (1234.5, "", "1,234.50"),  # no currency set: a plain number
+        (40, None, "40"),
+        (None, "EUR", "\u2013"),
+        ("n/a", "EUR", "n/a"),
+    ],
+)
+def test_money(value: object, currency: str | None, shown: str) -> None:
+    assert money(value, currency) == shown
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tracker.clickhouse import Store
+from tracker.configdb import db
 from tracker.models import Site
 
 VISITORS = [
@@ -474,6 +475,25 @@ def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> No
     assert opened.location == f"{base}?campaign=spring&panels=inline#pipeline"
     fetched = logged_in.get(f"{base}/pipeline?campaign=spring", headers={"Sec-Fetch-Dest": "empty"})
     assert fetched.status_code == 200 and 'id="pipeline"' in fetched.data.decode()
+
+
+def test_sale_values_are_in_the_sites_currency(
+    logged_in: FlaskClient, traffic: Site, store: Store
+) -> None:
+    """a1 closed with a value of 40; without a currency the panel shows plain numbers."""
+    url = f"/sites/{traffic.key}/report/pipeline?campaign=spring"
+    plain = logged_in.get(url).data.decode()
+    assert 'id="kpi-sale-value">40<' in plain and "avg 40<" in plain
+    traffic.currency = "EUR"
+    db.session.commit()
+    html = logged_in.get(url).data.decode()  # not the cached panel with the old labels
+    assert 'id="kpi-sale-value">40.00 EUR<' in html and "avg 40.00 EUR<" in html
+    assert "worth ≈ 33.33 EUR" in html
+    journey = logged_in.get(f"/sites/{traffic.key}/persons/a1").data.decode()
+    assert "value 40.00 EUR" in journey
+    traffic.currency = "JPY"  # no minor unit
+    db.session.commit()
+    assert 'id="kpi-sale-value">40 JPY<' in logged_in.get(url).data.decode()
 
 
 def test_tracked_links(logged_in: FlaskClient, my_site: Site) -> None:

@@ -74,6 +74,7 @@ def test_report_over_imported_events(client: FlaskClient, site: Site, auth: dict
         headers=auth,
     ).get_json()
     assert pipe["sale_value"] == {"sum": 42.5, "average": 42.5}
+    assert pipe["currency"] is None  # the site has none set
 
 
 def test_range_uses_the_site_time_zone(store: Store, site: Site) -> None:

@@ -84,6 +84,7 @@ def funnel_pipeline(
             "conversions": forecast,
             "value": forecast * float(value_sum) / converted if converted else 0.0,
         },
+        "currency": site.currency or None,  # of sale_value and forecast.value; None: not set
         "window": window,
         "range": query.range_dict(),
         "timezone": query.timezone,
