@@ -66,6 +66,30 @@ def remaining(store: Store, site: Site, raw: bool = False) -> list[tuple[str, st
     ]
 
 
+@pytest.mark.parametrize(
+    ("given", "person"),
+    [
+        ("phone", "u1"),  # identified later on the same device
+        ("laptop", "u1"),  # another device of the same user
+        ("u1", "u1"),  # a person itself, although the tablet also carried it once
+        ("tablet", "u0"),  # the tablet's first login decides
+        ("u0", "u0"),
+        ("other", "other"),  # never identified here (only on another site)
+        ("nobody", "nobody"),  # no event carries it: unchanged
+    ],
+)
+def test_an_id_resolves_to_the_person_reports_count(
+    store: Store, site: Site, admin: Any, given: str, person: str
+) -> None:
+    from tracker.reports import resolve_person
+
+    other_site = accounts.create_site(db.session, "Other", owner=admin, key=f"o{site.key}")
+    load(store, history(site))
+    # The same ids on another site identify differently; they must not leak into this one.
+    load(store, [ev(other_site, "other", 0, "u9"), ev(other_site, "phone", 0, "u7")])
+    assert resolve_person(store, site, given) == person
+
+
 KEPT = [
     ("tablet", "u0", "/tablet/2"),
     ("tablet", "", "/tablet/3"),

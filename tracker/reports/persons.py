@@ -183,9 +183,13 @@ def resolve_person(store: Store, site: Site, any_id: str) -> str:
     params = Params()
     site_cond = f"site_id = {params.add(site.key, 'String')}"
     p_id = params.add(any_id, "String")
+    carrying = f"{site_cond} AND (visitor_id = {p_id} OR user_id = {p_id})"
+    # Only the visitors of the rows read need their first user id: identifying every visitor
+    # of the site would grow with its identified traffic.
+    identities = f"{site_cond} AND visitor_id IN (SELECT visitor_id FROM events WHERE {carrying})"
     sql = f"""
         SELECT {PERSON_EXPR} AS person FROM events AS e
-        {identity_join(site_cond, one_site=True)}
+        {identity_join(identities, one_site=True)}
         WHERE e.{site_cond} AND (e.visitor_id = {p_id} OR e.user_id = {p_id})
         ORDER BY person != {p_id}, person
         LIMIT 1

@@ -84,7 +84,8 @@ def funnel_pipeline(
             "conversions": forecast,
             "value": forecast * float(value_sum) / converted if converted else 0.0,
         },
-        "currency": site.currency or None,  # of sale_value and forecast.value; None: not set
+        # of sale_value and forecast.value; None: not set (or a site-like object without one)
+        "currency": getattr(site, "currency", "") or None,
         "window": window,
         "range": query.range_dict(),
         "timezone": query.timezone,
