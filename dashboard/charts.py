@@ -6,6 +6,7 @@ strict CSP, and Jinja escapes every label. Every mark carries its number as text
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -136,11 +137,22 @@ def nice_scale(peak: float, whole: bool = True) -> tuple[float, float]:
     return step * math.ceil(peak / step), step
 
 
+LABEL_GAP = 15  # px between the baselines of two end labels (12 px text)
+
+
 def line_geometry(
-    periods: list[str], series: list[dict[str, Any]], value_format: str = "number"
+    periods: list[str],
+    series: list[dict[str, Any]],
+    value_format: str = "number",
+    open_end: bool = False,
 ) -> dict[str, Any]:
-    """One polyline per series over the periods; the last value of each is written out."""
-    width, height, left, right, top, bottom = 760, 240, 56, 130, 16, 40
+    """One polyline per series over the periods; the last value of each is written out.
+
+    `open_end`: the last period is still under way (or cut by the range), so its segment is
+    drawn dashed: its lower values are not a fall yet."""
+    left, right, top, bottom = 56, 130, 16, 40
+    # Every end label must fit beside the plot, however many stages there are.
+    width, height = 760, max(240, top + bottom + LABEL_GAP * len(series))
     fmt = percent if value_format == "percent" else number
     highest = max((_num(v) for s in series for v in s.get("values", [])), default=0.0)
     peak, grid_step = nice_scale(highest, whole=value_format != "percent")
@@ -153,18 +165,26 @@ def line_geometry(
     def y_at(v: Any) -> float:
         return top + (height - top - bottom) * (1 - _num(v) / peak)
 
+    dashed = open_end and n > 1
     lines = []
     for k, item in enumerate(series):
         values = item.get("values", [])
         points = [(round(x_at(i), 1), round(y_at(v), 1)) for i, v in enumerate(values)]
         last = points[-1] if points else (left, height - bottom)
+        solid, tail = (points[:-1], points[-2:]) if dashed and len(points) > 1 else (points, [])
         lines.append(
             {
                 "name": item.get("name", ""),
                 "color": safe_color(item.get("color"), k),
-                "points": " ".join(f"{x},{y}" for x, y in points),
+                "points": " ".join(f"{x},{y}" for x, y in solid),
+                "tail": " ".join(f"{x},{y}" for x, y in tail),
                 "dots": [
-                    {"x": x, "y": y, "title": f"{periods[i]}: {fmt(values[i])}"}
+                    {
+                        "x": x,
+                        "y": y,
+                        "title": f"{periods[i]}: {fmt(values[i])}",
+                        "open": dashed and i == len(points) - 1,
+                    }
                     for i, (x, y) in enumerate(points)
                 ],
                 "last_x": last[0] + 8,
@@ -172,14 +192,15 @@ def line_geometry(
                 "last_text": f"{fmt(values[-1]) if values else ''} {item.get('name', '')}",
             }
         )
-    # End labels of lines that finish close together are pushed apart so none overlap.
-    placed: list[float] = []
-    for line in sorted(lines, key=lambda item: item["last_y"]):
-        y = line["last_y"]
-        if placed and y - placed[-1] < 15:
-            y = placed[-1] + 15
-        line["last_y"] = round(y, 1)
-        placed.append(y)
+    # End labels of lines that finish close together are pushed apart so none overlap, and
+    # then up where they would fall below the axis, into the dates or out of the chart.
+    ordered = sorted(lines, key=lambda item: item["last_y"])
+    for above, line in itertools.pairwise(ordered):
+        line["last_y"] = max(line["last_y"], above["last_y"] + LABEL_GAP)
+    floor = height - bottom + 4  # a label's baseline level with the axis
+    for line in reversed(ordered):
+        line["last_y"] = round(min(line["last_y"], floor), 1)
+        floor = line["last_y"] - LABEL_GAP
     step = max(1, math.ceil(n / 8))
     ticks = [{"x": round(x_at(i), 1), "label": p} for i, p in enumerate(periods) if i % step == 0]
     levels = [grid_step * i for i in range(round(peak / grid_step) + 1)]
@@ -193,6 +214,7 @@ def line_geometry(
         "lines": lines,
         "ticks": ticks,
         "gridlines": gridlines,
+        "open_end": dashed,
     }
 
 
@@ -229,4 +251,6 @@ def trend_geometry(trends: dict[str, Any], stages: list[dict[str, Any]]) -> dict
                 "values": [p["stages"][index]["persons"] for p in periods],
             }
         )
-    return line_geometry([p["start"] for p in periods], series)
+    last = periods[-1] if periods else {}
+    open_end = last.get("complete") is False or bool(last.get("partial"))
+    return line_geometry([p["start"] for p in periods], series, open_end=open_end)

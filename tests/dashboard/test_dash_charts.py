@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime
 
 import pytest
@@ -128,3 +129,45 @@ def test_trend_gridlines_are_round_numbers() -> None:
     top_y = g["gridlines"][-1]["y"]
     highest = min(float(p.split(",")[1]) for p in g["lines"][0]["points"].split())
     assert highest > top_y
+
+
+@pytest.mark.parametrize(
+    "ends",
+    [
+        [1, 0, 0, 0],  # every line ends at the axis (a day just begun)
+        [100, 99, 98, 97],  # at the top, close together
+        [0] * 20,  # the most stages a funnel can have
+        [50, 0, 50, 0],
+    ],
+)
+def test_end_labels_never_overlap_nor_leave_the_chart(ends: list[int]) -> None:
+    series = [
+        {"name": f"S{k}", "color": "#0072B2", "values": [100, 60, end]}
+        for k, end in enumerate(ends)
+    ]
+    g = charts.line_geometry(["a", "b", "c"], series)
+    ys = sorted(line["last_y"] for line in g["lines"])
+    assert all(b - a >= charts.LABEL_GAP for a, b in itertools.pairwise(ys)), ys
+    assert ys[0] >= 12  # the top label's text is inside the chart
+    assert ys[-1] <= g["base"] + 4  # none falls into the dates under the axis
+
+
+def test_a_period_under_way_is_drawn_dashed() -> None:
+    def trends(last: dict[str, object]) -> dict[str, object]:
+        stage = {"key": "a", "name": "A", "persons": 5}
+        periods = [{"start": f"2026-11-0{d}", "stages": [stage], "complete": True} for d in (1, 2)]
+        periods.append({"start": "2026-11-03", "stages": [stage], **last})
+        return {"interval": "day", "periods": periods}
+
+    stages = [{"key": "a", "name": "A", "color": "#0072B2"}]
+    ongoing = charts.trend_geometry(trends({"complete": False}), stages)
+    line = ongoing["lines"][0]
+    assert ongoing["open_end"] and len(line["points"].split()) == 2
+    tail = line["tail"].split()  # from the last whole period's point to the open one
+    assert len(tail) == 2 and tail[0] == line["points"].split()[-1]
+    assert [d["open"] for d in line["dots"]] == [False, False, True]
+    cut = charts.trend_geometry(trends({"complete": True, "partial": True}), stages)
+    assert cut["open_end"]
+    whole = charts.trend_geometry(trends({"complete": True}), stages)
+    assert not whole["open_end"] and whole["lines"][0]["tail"] == ""
+    assert len(whole["lines"][0]["points"].split()) == 3

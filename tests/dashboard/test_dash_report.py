@@ -445,7 +445,11 @@ def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> No
     assert "Persons per stage by day" in trends  # the chart's title
     # Today is under way: the table marks it; the cards show yesterday, the newest whole day,
     # so that a day in progress never reads as a fall against a whole one.
-    assert trends.count("(so far)") == 1
+    assert trends.count("<small>(so far)</small>") == 1
+    # The chart draws today dashed and says why.
+    today = datetime.now(ZoneInfo(traffic.timezone)).date().isoformat()
+    assert f"The dashed end is the day of {today}, still under way" in trends
+    assert "data-open-end" in trends
     yesterday = (datetime.now(ZoneInfo(traffic.timezone)).date() - timedelta(days=1)).isoformat()
     assert trends.count(f"day of {yesterday}</span>") == 4
     # Every day of the last 30 is inside the 30-day window: later stages can still grow.
@@ -453,6 +457,10 @@ def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> No
     past = logged_in.get(f"{base}/trends?range=custom&from=2020-01-01&to=2020-03-31")
     assert 'id="trends-table"' in past.data.decode()
     assert 'id="trends-open"' not in past.data.decode()
+    # Weeks over this range: the last one, from Monday 2020-03-30, is cut by the range end.
+    assert "the week of 2020-03-30, cut by the range end" in past.data.decode()
+    whole = logged_in.get(f"{base}/trends?range=custom&from=2020-01-01&to=2020-01-31&interval=day")
+    assert 'id="trends-dashed"' not in whole.data.decode()  # every day of it is whole
     pipeline = logged_in.get(f"{base}/pipeline?campaign=spring").data.decode()
     assert 'id="pipeline"' in pipeline and "Close rate" in pipeline
     assert 'id="kpi-pipeline-entered">3<' in pipeline
