@@ -280,6 +280,8 @@ def report_panel(site_key: str, panel: str) -> ResponseReturnValue:
         site=site,
         definition=definition,
         charts=charts,
+        args=args,
+        url_with=report_args.url_with,
         **results,
     )
 
@@ -326,6 +328,25 @@ def report_csv(site_key: str) -> ResponseReturnValue:
     text = reports.report_csv(result)
     return _csv_response(
         text, f"funnel-{site.key}-{funnel.id}-{query.date_from}-{query.date_to}.csv"
+    )
+
+
+@bp.get("/sites/<site_key>/trends.csv")
+@login_required
+def trends_csv(site_key: str) -> ResponseReturnValue:
+    """The trends table as CSV, for the same range, filters and interval as the panel."""
+    site, args, funnel = _site_and_funnel(site_key)
+    try:
+        query = _query(site, args)
+        interval = _interval(args, query)
+        result = reports.funnel_trends(
+            store_of(current_app), site, _definition(funnel), query, interval
+        )
+    except reports.QueryError as exc:
+        return jsonify(error="bad_query", detail=str(exc)), 400
+    return _csv_response(
+        reports.trends_csv(result),
+        f"trends-{site.key}-{funnel.id}-{interval}-{query.date_from}-{query.date_to}.csv",
     )
 
 

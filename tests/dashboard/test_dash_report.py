@@ -8,6 +8,7 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -483,6 +484,28 @@ def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> No
     assert opened.location == f"{base}?campaign=spring&panels=inline#pipeline"
     fetched = logged_in.get(f"{base}/pipeline?campaign=spring", headers={"Sec-Fetch-Dest": "empty"})
     assert fetched.status_code == 200 and 'id="pipeline"' in fetched.data.decode()
+
+
+def test_trends_export_as_csv(logged_in: FlaskClient, traffic: Site) -> None:
+    """The panel links to its table as CSV, with the report's filters and the interval."""
+    base = f"/sites/{traffic.key}/report"
+    panel = unescape(logged_in.get(f"{base}/trends?campaign=spring&interval=week").data.decode())
+    link = re.search(r'id="trends-csv" href="([^"]+)"', panel)
+    assert link is not None
+    path, _, query = link.group(1).partition("?")
+    assert path == f"/sites/{traffic.key}/trends.csv"
+    assert parse_qs(query) == {"campaign": ["spring"], "interval": ["week"]}
+    res = logged_in.get(f"{path}?campaign=spring&interval=day")
+    assert res.status_code == 200 and res.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(res.data.decode())))
+    assert len(rows) == 30 * 4  # the default 30 days, four stages
+    # Each spring visitor's attempt lies in one day: the days add up to the report.
+    by_stage = {}
+    for row in rows:
+        by_stage[row["stage"]] = by_stage.get(row["stage"], 0) + int(row["persons"])
+    assert by_stage == {"trace": 3, "response": 2, "engagement": 1, "sale": 1}
+    bad = logged_in.get(f"/sites/{traffic.key}/trends.csv?range=custom&from=nope")
+    assert bad.status_code == 400 and bad.get_json()["error"] == "bad_query"
 
 
 def test_sale_values_are_in_the_sites_currency(

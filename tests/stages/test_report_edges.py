@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -479,6 +481,62 @@ def test_exit_pages_of_dropped_persons(client: FlaskClient, site: Site, auth: di
     assert exits(stage="click", device="tablet")["persons"] == 0
     for bad in ({}, {"stage": "nope"}, {"stage": "click", "limit": "0"}):
         res = client.get(url, query_string={**RANGE, **bad}, headers=auth)
+        assert res.status_code == 400 and res.get_json()["detail"], bad
+
+
+def test_trends_csv_holds_the_trends_table(client: FlaskClient, site: Site, auth: dict) -> None:
+    """One row per day and stage, the same numbers as the trends JSON, cells a spreadsheet
+    would run as formulas quoted, and bad arguments answered with a JSON reason."""
+    day = timedelta(days=1)
+    events = [
+        ev(site, "a", "pageview", M),
+        ev(site, "a", "click", 2 * M),
+        ev(site, "b", "pageview", M),
+        ev(site, "c", "pageview", day + M),
+        ev(site, "d", "pageview", day + M),
+        ev(site, "d", "click", day + 2 * M),
+        ev(site, "d", "event", day + 3 * M),
+    ]
+    report(client, site, auth, events)
+    fid = last_funnel_id(client, site, auth)
+    base = f"/api/v1/sites/{site.key}/funnels/{fid}"
+    args = {"from": "2026-04-10", "to": "2026-04-11", "interval": "day"}
+    trends = client.get(f"{base}/trends", query_string=args, headers=auth).get_json()
+    res = client.get(f"{base}/trends.csv", query_string=args, headers=auth)
+    assert res.status_code == 200 and res.mimetype == "text/csv"
+    assert f"funnel-{fid}-trends.csv" in res.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(res.get_data(as_text=True))))
+    assert [
+        (r["period_start"], r["stage"], r["persons"], r["previous"], r["change"]) for r in rows
+    ] == [
+        ("2026-04-10", "visit", "2", "", ""),
+        ("2026-04-10", "click", "1", "", ""),
+        ("2026-04-10", "buy", "0", "", ""),
+        ("2026-04-11", "visit", "2", "2", "0.0"),
+        ("2026-04-11", "click", "1", "1", "0.0"),
+        ("2026-04-11", "buy", "1", "0", ""),  # from none: no rate of change
+    ]
+    assert rows[4]["conversion_from_start"] == "0.5"
+    assert {(r["complete"], r["partial"], r["settled"]) for r in rows} == {
+        ("true", "false", "true")
+    }
+    for period, row in zip(
+        [p for p in trends["periods"] for _ in p["stages"]], rows, strict=True
+    ):  # the JSON says the same
+        assert row["period_end"] == period["end"]
+    # A stage named like a formula is quoted.
+    client.put(
+        f"/api/v1/sites/{site.key}/funnels/{fid}",
+        json={
+            **THREE,
+            "stages": [{**THREE["stages"][0], "name": "=HYPERLINK(1)"}, *THREE["stages"][1:]],
+        },
+        headers=auth,
+    )
+    text = client.get(f"{base}/trends.csv", query_string=args, headers=auth).get_data(as_text=True)
+    assert ",'=HYPERLINK(1)," in text
+    for bad in ({"interval": "year"}, {"from": "nope"}):
+        res = client.get(f"{base}/trends.csv", query_string={**args, **bad}, headers=auth)
         assert res.status_code == 400 and res.get_json()["detail"], bad
 
 

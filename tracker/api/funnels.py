@@ -213,6 +213,18 @@ def funnel_trends(site_key: str, funnel_id: int) -> Any:
     return jsonify(build(_store(), site, definition, query, interval))
 
 
+@bp.get("/sites/<site_key>/funnels/<int:funnel_id>/trends.csv")
+@require_token
+@handle_input_errors
+def funnel_trends_csv(site_key: str, funnel_id: int) -> Any:
+    from tracker.reports import funnel_trends as build
+    from tracker.reports import trends_csv
+
+    site, definition, query = _saved_funnel(site_key, funnel_id)
+    trends = build(_store(), site, definition, query, request.args.get("interval", "month"))
+    return _csv_response(trends_csv(trends), f"funnel-{funnel_id}-trends.csv")
+
+
 @bp.get("/sites/<site_key>/funnels/<int:funnel_id>/pipeline")
 @require_token
 @handle_input_errors

@@ -3,7 +3,7 @@ top values and CSV exports. The API and the dashboard both call these functions.
 
 from __future__ import annotations
 
-from tracker.reports.csv_export import persons_csv, report_csv
+from tracker.reports.csv_export import persons_csv, report_csv, trends_csv
 from tracker.reports.exits import funnel_exits
 from tracker.reports.explore import stage_preview, top_values
 from tracker.reports.persons import (
@@ -34,4 +34,5 @@ __all__ = [
     "resolve_person",
     "stage_preview",
     "top_values",
+    "trends_csv",
 ]

@@ -75,6 +75,43 @@ def report_csv(report: dict[str, Any]) -> str:
     return _write(STAGE_COLUMNS, rows)
 
 
+TREND_COLUMNS = [
+    "period_start",
+    "period_end",
+    "stage",
+    "name",
+    "persons",
+    "previous",
+    "change",
+    "conversion_from_start",
+    "complete",
+    "partial",
+    "settled",
+]
+
+
+def trends_csv(trends: dict[str, Any]) -> str:
+    """One row per period and stage, oldest period first (a long table that pivots into a
+    period-by-stage sheet). `complete`, `partial` and `settled` mark periods whose counts are
+    not final: still under way, cut by the range, or with attempts still converting."""
+    rows = [
+        [
+            period["start"],
+            period["end"],
+            stage["key"],
+            stage["name"],
+            stage["persons"],
+            stage["previous"],
+            stage["change"],
+            stage["conversion_from_start"],
+            *(str(bool(period[flag])).lower() for flag in ("complete", "partial", "settled")),
+        ]
+        for period in trends.get("periods") or []
+        for stage in period["stages"]
+    ]
+    return _write(TREND_COLUMNS, rows)
+
+
 def persons_csv(result: dict[str, Any]) -> str:
     persons = result.get("persons") or []
     header = ["id", "first_seen", "last_stage", "reached_at"]
