@@ -25,5 +25,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    bind = op.get_bind()
+    # SQLite drops a column by rebuilding the table: with foreign keys enforced, dropping the
+    # old `sites` would cascade into funnels, memberships and links (see 0002).
+    if bind.dialect.name == "sqlite" and bind.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        raise RuntimeError("run this migration with SQLite foreign keys off")
     with op.batch_alter_table("sites") as batch_op:
         batch_op.drop_column("currency")
