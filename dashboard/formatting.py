@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,52 +15,39 @@ from tracker.accounts import ZERO_DECIMAL_CURRENCIES
 DASH = "\u2013"  # en dash for "no value"
 
 
-def number(value: Any) -> str:
+def _as_number(value: Any, fmt: Callable[[float], str]) -> str:
+    """`fmt` of the value read as a number; a dash for no value, the text itself when it is
+    not a number."""
     if value is None or value == "":
         return DASH
     try:
         num = float(value)
     except (TypeError, ValueError):
         return str(value)
-    if num.is_integer():
-        return f"{int(num):,}"
-    return f"{num:,.2f}"
+    return fmt(num)
+
+
+def number(value: Any) -> str:
+    return _as_number(value, lambda n: f"{int(n):,}" if n.is_integer() else f"{n:,.2f}")
 
 
 def percent(value: Any, digits: int = 1) -> str:
     """A ratio 0..1 as a percentage; None (nothing to divide by) as a dash."""
-    if value is None or value == "":
-        return DASH
-    try:
-        return f"{float(value) * 100:.{digits}f}%"
-    except (TypeError, ValueError):
-        return str(value)
+    return _as_number(value, lambda n: f"{n * 100:.{digits}f}%")
 
 
 def money(value: Any, currency: str | None = "") -> str:
     """A sale value in the site's currency ("1,234.50 EUR"); a plain number without one."""
     if not currency:
         return number(value)
-    if value is None or value == "":
-        return DASH
-    try:
-        num = float(value)
-    except (TypeError, ValueError):
-        return str(value)
     # The code after the amount reads the same in every locale and for every currency.
     digits = 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
-    return f"{num:,.{digits}f} {currency}"
+    return _as_number(value, lambda n: f"{n:,.{digits}f} {currency}")
 
 
 def _signed(value: Any, unit: str) -> str:
     """A ratio as a signed change in percent ("%") or percentage points (" pts")."""
-    if value is None or value == "":
-        return DASH
-    try:
-        num = float(value) * 100
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{num:+.1f}{unit}"
+    return _as_number(value, lambda n: f"{n * 100:+.1f}{unit}")
 
 
 def signed_percent(value: Any) -> str:
