@@ -42,13 +42,11 @@ def test_ids_in_urls_are_never_reused_and_the_migration_keeps_every_row(tmp_path
     memberships through it; afterwards a deleted funnel's or user's id is never handed out
     again (a bookmark or a stale API client must not reach the next one created)."""
     from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from tracker.configdb import alembic_config
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    command.upgrade(alembic_config(url), "0001")
-    engine = create_engine(url)
+    url, engine = _store_at(tmp_path, "0001")
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -110,6 +108,18 @@ def test_ids_in_urls_are_never_reused_and_the_migration_keeps_every_row(tmp_path
     assert _counts(engine) == {"users": 2, "memberships": 1, "funnels": 2, "stages": 2}
 
 
+def _store_at(tmp_path: Path, revision: str) -> tuple[str, Any]:
+    """A new SQLite config store migrated only up to `revision` (a user's older store)."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from tracker.configdb import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), revision)
+    return url, create_engine(url)
+
+
 def _counts(engine: Any) -> dict[str, int]:
     from sqlalchemy import text
 
@@ -140,13 +150,11 @@ def test_sites_made_before_currencies_existed_keep_their_rows_and_have_none(
     tmp_path: Path,
 ) -> None:
     from alembic import command
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from tracker.configdb import alembic_config
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    command.upgrade(alembic_config(url), "0002")
-    engine = create_engine(url)
+    url, engine = _store_at(tmp_path, "0002")
     with engine.begin() as conn:
         conn.execute(
             text(
