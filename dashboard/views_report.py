@@ -282,6 +282,7 @@ def report_panel(site_key: str, panel: str) -> ResponseReturnValue:
         charts=charts,
         args=args,
         url_with=report_args.url_with,
+        breakdowns=report_args.BREAKDOWNS,
         **results,
     )
 

@@ -16,6 +16,7 @@ from dash_helpers import XSS, insert_events, journey_events
 from flask import Flask
 from flask.testing import FlaskClient
 
+from dashboard.formatting import DASH
 from tracker.clickhouse import Store
 from tracker.configdb import db
 from tracker.models import Site
@@ -484,6 +485,31 @@ def test_trends_and_pipeline_panels(logged_in: FlaskClient, traffic: Site) -> No
     assert opened.location == f"{base}?campaign=spring&panels=inline#pipeline"
     fetched = logged_in.get(f"{base}/pipeline?campaign=spring", headers={"Sec-Fetch-Dest": "empty"})
     assert fetched.status_code == 200 and 'id="pipeline"' in fetched.data.decode()
+
+
+def test_pipeline_by_breakdown_group(logged_in: FlaskClient, traffic: Site) -> None:
+    """With a breakdown, the pipeline panel adds a row per group, largest first."""
+    url = f"/sites/{traffic.key}/report/pipeline?breakdown=campaign"
+    html = logged_in.get(url).data.decode()
+    assert 'id="kpi-pipeline-entered">5<' in html  # the totals stay those of everyone
+    table = html[html.index('id="pipeline-breakdown"') :]
+    table = table[: table.index("</table>")]
+    rows = [
+        [
+            re.sub(r"<[^>]+>", "", cell).strip()
+            for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        ]
+        for row in re.findall(r"<tr data-pipeline-row[^>]*>(.*?)</tr>", table, re.S)
+    ]
+    # spring: a1 closed (40), a2 sits at Response (1 of 2 closed), a3 at Trace (1 of 3);
+    # autumn: nobody closed, so its own rates forecast nothing for b1 and b2.
+    assert rows == [
+        ["spring", "3", "1", "33.3%", "40", "40", "15 min", "2", "≈ 0.8 33.33"],
+        ["autumn", "2", "0", "0.0%", "0", DASH, DASH, "2", "≈ 0.0"],
+    ]
+    merged = logged_in.get(f"{url}&limit=1").data.decode()
+    assert "All other values (1)" in merged and "data-pipeline-other" in merged
+    assert 'id="pipeline-breakdown"' not in logged_in.get(url.split("?")[0]).data.decode()
 
 
 def test_trends_export_as_csv(logged_in: FlaskClient, traffic: Site) -> None:

@@ -429,9 +429,61 @@ def test_pipeline_matches_oracle(
     grid = st.integers(0, 30).map(lambda m: oracle.ms(BASE + timedelta(minutes=10 * m)))
     now = data.draw(st.one_of(grid, anchored), label="now")
     n = len(d["stages"])
-    want = oracle.pipeline(selected, n, window, now)
     got = funnel_pipeline(store, site, d, query, now_ms=now)  # type: ignore[arg-type]
     where = f"mode={d['mode']} window={window} now={now}"
+    assert got["breakdown"] == [], where
+    compare_pipeline(got, oracle.pipeline(selected, n, window, now), where)
+
+
+@oracle_settings(60)
+@given(
+    d=definition(),
+    events=crowded_event_set(),
+    breakdown=st.sampled_from(["campaign", "device", "prop.n"]),
+    limit=st.sampled_from([1, 2, 10]),
+    now_minute=st.integers(0, 1440 + 180),
+)
+def test_pipeline_breakdown_matches_oracle(
+    store: Store,
+    d: dict[str, Any],
+    events: list[dict[str, Any]],
+    breakdown: str,
+    limit: int,
+    now_minute: int,
+) -> None:
+    """Per group (top `limit` by persons entered, then the rest merged as "other"), the same
+    pipeline figures as for a funnel of that group's persons alone; groups add up to the
+    totals. Crowded sets: eight persons, so there are groups to rank and to merge."""
+    site = SimpleNamespace(key=f"pb{uuid.uuid4().hex[:12]}", timezone="UTC")
+    for i, e in enumerate(events):
+        e["value"] = [0.0, 2.5, 10.0, 75.25][i % 4]
+    rows = [{**e, "site_id": site.key} for e in events]
+    load(store, rows)
+    query = ReportQuery(DAY, DAY, breakdown=breakdown, breakdown_limit=limit)
+    window = int(d["window"])
+    outs = oracle.outcomes(rows, d, d["mode"], window, query.start_ms, query.end_ms, [])
+    selected = [o for o in outs.values() if o.in_funnel]
+    now = oracle.ms(BASE + timedelta(minutes=now_minute))
+    n = len(d["stages"])
+    got = funnel_pipeline(store, site, d, query, now_ms=now)  # type: ignore[arg-type]
+    where = f"mode={d['mode']} window={window} now={now} breakdown={breakdown} limit={limit}"
+    compare_pipeline(got, oracle.pipeline(selected, n, window, now), where)
+    groups: dict[str, list[oracle.Outcome]] = {}
+    for o in selected:
+        groups.setdefault(oracle.breakdown_value(o, breakdown), []).append(o)
+    ranked = sorted(groups, key=lambda v: (-len(groups[v]), v))
+    expected = [(v, False, groups[v]) for v in ranked[:limit]]
+    if ranked[limit:]:
+        expected.append(("other", True, [o for v in ranked[limit:] for o in groups[v]]))
+    assert [(b["value"], b["other"]) for b in got["breakdown"]] == [
+        (v, other) for v, other, _ in expected
+    ], where
+    for item, (value, other, members) in zip(got["breakdown"], expected, strict=True):
+        compare_pipeline(item, oracle.pipeline(members, n, window, now), f"{where} {value!r}")
+        assert item.get("values") == (len(ranked[limit:]) if other else None), where
+
+
+def compare_pipeline(got: dict[str, Any], want: dict[str, Any], where: str) -> None:
     assert got["entered"] == want["entered"], where
     assert got["converted"] == want["converted"], where
     assert [s["reached"] for s in got["stages"]] == want["reached"], where

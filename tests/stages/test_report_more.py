@@ -75,6 +75,24 @@ def test_report_over_imported_events(client: FlaskClient, site: Site, auth: dict
     ).get_json()
     assert pipe["sale_value"] == {"sum": 42.5, "average": 42.5}
     assert pipe["currency"] is None  # the site has none set
+    assert pipe["breakdown"] == [] and pipe["breakdown_field"] is None
+    # By landing page (the person's first event): one group, the same figures as the total.
+    by = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/pipeline",
+        query_string={"from": "2026-05-04", "to": "2026-05-04", "breakdown": "landing"},
+        headers=auth,
+    ).get_json()
+    assert by["breakdown_field"] == "landing"
+    assert [(b["value"], b["other"]) for b in by["breakdown"]] == [("/", False)]
+    group = by["breakdown"][0]
+    assert group["sale_value"] == by["sale_value"] and group["entered"] == by["entered"] == 1
+    assert group["average_time_to_close_s"] == 3 * 3600.0
+    bad = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/pipeline",
+        query_string={"breakdown": "nope"},
+        headers=auth,
+    )
+    assert bad.status_code == 400 and "breakdown" in bad.get_json()["detail"]
 
 
 def test_range_uses_the_site_time_zone(store: Store, site: Site) -> None:
