@@ -40,3 +40,25 @@ def event_count(store: Store, site: Site) -> int:
         store.scalar("SELECT count() FROM events WHERE site_id = {site:String}", {"site": site.key})
         or 0
     )
+
+
+ACTIVITY_DAYS = 30
+
+
+def site_activity(store: Store, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Per site key: visitors and events of the last 30 days, and when the newest of those
+    events arrived (`received_at`, UTC). Sites without any are left out. Bounded by event
+    time so that the scan stays within the newest partitions, however long the history."""
+    if not keys:
+        return {}
+    rows = store.rows(
+        "SELECT site_id, uniqExact(visitor_id), count(), max(received_at) FROM events"
+        " WHERE site_id IN {keys:Array(String)}"
+        " AND ts >= now64(3) - INTERVAL {days:UInt32} DAY"
+        " GROUP BY site_id",
+        {"keys": keys, "days": ACTIVITY_DAYS},
+    )
+    return {
+        str(key): {"visitors": int(visitors), "events": int(events), "newest": newest}
+        for key, visitors, events, newest in rows
+    }

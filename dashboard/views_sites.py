@@ -61,16 +61,47 @@ def sites() -> ResponseReturnValue:
             db.session.commit()
             flash(f"Site “{site.name}” created. Paste the snippet below into your pages.", "ok")
             return redirect(url_for("dashboard.site_setup", site_key=site.key))
+    listed = accounts.sites_for(db.session, me())
     return (
         render_template(
             "sites.html",
-            sites=accounts.sites_for(db.session, me()),
+            sites=listed,
+            activity=_activity(listed),
+            activity_days=recent.ACTIVITY_DAYS,
             form=form,
             error=error,
             timezones=_timezones(),
         ),
         status,
     )
+
+
+def _activity(sites: list[Site]) -> dict[str, dict[str, Any]] | None:
+    """Each site's recent traffic and the age of its newest event, or None when ClickHouse
+    cannot answer: the list (and creating a site) must still work then."""
+    try:
+        activity = recent.site_activity(store_of(current_app), [s.key for s in sites])
+    except Exception:
+        current_app.logger.warning("sites list: no activity figures", exc_info=True)
+        return None
+    now = datetime.now(UTC)
+    for figures in activity.values():
+        newest = formatting.to_datetime(figures["newest"])
+        if newest is not None and newest.tzinfo is None:
+            newest = newest.replace(tzinfo=UTC)
+        figures["newest"] = newest
+        figures["age_s"] = max(0.0, (now - newest).total_seconds()) if newest else None
+    return activity
+
+
+@bp.get("/sites/<site_key>")
+@login_required
+def site_home(site_key: str) -> ResponseReturnValue:
+    """A site's own address opens its report (with any report arguments kept)."""
+    site = site_or_404(site_key)
+    target = url_for("dashboard.report", site_key=site.key)
+    query = request.query_string.decode()
+    return redirect(f"{target}?{query}" if query else target)
 
 
 def _timezones() -> list[str]:

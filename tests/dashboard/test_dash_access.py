@@ -49,6 +49,7 @@ def test_another_users_site_is_not_found(
         response = logged_in.get(url)
         assert response.status_code == 404, url
         assert b"Not yours" not in response.data
+    assert logged_in.get(f"/sites/{other_site.key}").status_code == 404  # no redirect either
     for url, data in (
         (f"/sites/{other_site.key}/settings", {"name": "Taken", "timezone": "UTC"}),
         (f"/sites/{other_site.key}/links", {"target_url": "https://x.example/"}),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 
 import pytest
+from dash_helpers import insert_events
 from flask.testing import FlaskClient
 
+from tracker.clickhouse import Store
 from tracker.configdb import db
 from tracker.models import Site
 
@@ -74,3 +77,60 @@ def test_a_bad_setting_changes_nothing_and_says_why(
 
 def _settings(site: Any) -> tuple[Any, ...]:
     return (site.name, site.domains, site.timezone, site.retention_days, site.currency)
+
+
+def _cells(html: str, site: Site) -> dict[str, str]:
+    """The activity cells of a site's row in the sites list, as text."""
+    row = html[html.index(f"<code>{site.key}</code>") :]
+    row = row[: row.index("</tr>")]
+    return {
+        name: re.sub(r"<[^>]+>", "", unescape(text)).strip()
+        for name, text in re.findall(r"<td[^>]* data-(\w+)>(.*?)</td>", row, re.S)
+    }
+
+
+def test_sites_list_shows_recent_traffic(
+    logged_in: FlaskClient, my_site: Site, store: Store
+) -> None:
+    """Visitors and events of the last 30 days, and how long ago the newest event arrived:
+    at a glance, which site's snippet is sending."""
+    empty = _cells(logged_in.get("/sites").data.decode(), my_site)
+    assert empty == {"visitors": "0", "events": "0", "newest": "None in the last 30 days"}
+    now = datetime.now(UTC)
+    recent = [
+        {"site_id": my_site.key, "visitor_id": v, "ts": now - timedelta(days=d)}
+        for v, d in (("a", 1), ("a", 2), ("b", 29), ("c", 3))
+    ]
+    recent[0]["received_at"] = now - timedelta(minutes=12)
+    for e in recent[1:]:
+        e["received_at"] = now - timedelta(hours=5)
+    # Older than 30 days: not counted, and not the newest, although it arrived last (an import).
+    old = {"site_id": my_site.key, "visitor_id": "d", "ts": now - timedelta(days=40)}
+    old["received_at"] = now
+    insert_events(store, [*recent, old])
+    cells = _cells(logged_in.get("/sites").data.decode(), my_site)
+    assert cells["visitors"] == "3" and cells["events"] == "4"
+    assert re.fullmatch(r"12 min( \d+ s)? ago", cells["newest"]), cells["newest"]
+
+
+def test_a_sites_address_opens_its_report(logged_in: FlaskClient, my_site: Site) -> None:
+    res = logged_in.get(f"/sites/{my_site.key}?campaign=spring&range=7d")
+    assert res.status_code == 302
+    assert res.location == f"/sites/{my_site.key}/report?campaign=spring&range=7d"
+    assert logged_in.get(f"/sites/{my_site.key}").location == f"/sites/{my_site.key}/report"
+    assert logged_in.get("/sites/no-such-site").status_code == 404
+
+
+def test_sites_list_works_without_the_event_store(
+    logged_in: FlaskClient, my_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ClickHouse server that does not answer costs the figures, not the page."""
+    from dashboard import recent
+
+    def refuse(*_: Any) -> None:
+        raise ConnectionError("connection refused")
+
+    monkeypatch.setattr(recent, "site_activity", refuse)
+    res = logged_in.get("/sites")
+    assert res.status_code == 200
+    assert "Traffic figures unavailable" in res.data.decode() and my_site.key in res.data.decode()
