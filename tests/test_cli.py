@@ -17,6 +17,7 @@ COMMANDS = [
     "create-link",
     "demo",
     "import",
+    "export",
     "prune",
     "erase-person",
     "spool",

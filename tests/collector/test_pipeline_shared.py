@@ -37,6 +37,10 @@ CONTEXTS = [
     {"ip": "198.51.100.8", "user_agent": BOT},
     {"country": "de", "region": "Berlin", "city": "Berlin"},
     {"user_agent": "", "country": "FR"},
+    # An export's context: what the user agent said, which wins over a user agent given too.
+    {"device": "tablet", "browser": "Firefox", "os": "Android"},
+    {"ip": "198.51.100.7", "user_agent": CHROME, "device": "mobile"},
+    {"device": "desktop", "country": "SE", "city": "Malmö"},
 ]
 
 plain_event = st.fixed_dictionaries(

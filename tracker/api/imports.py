@@ -1,15 +1,21 @@
-"""POST /api/v1/sites/{site}/events:import: historical events, JSON array or NDJSON."""
+"""POST /api/v1/sites/{site}/events:import: historical events, JSON array or NDJSON; and
+GET .../events:export, the stored events in that same format."""
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from collections.abc import Iterator
+from datetime import date
+
+from flask import Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from tracker.api.auth import bp, require_token, site_for_request
 from tracker.api.errors import ApiError
+from tracker.app import store_of
 from tracker.clickhouse import StoreUnavailableError
 from tracker.collector import metrics
 from tracker.collector.state import collector_of
+from tracker.export import bounds, chunks, hour_counts, iter_span, ndjson_line
 from tracker.ingest import decode
 from tracker.ingest.errors import RequestError
 from tracker.ingest.importer import import_events
@@ -43,3 +49,41 @@ def import_site_events(site_key: str) -> ResponseReturnValue:
     for reason, count in summary.dropped.items():
         metrics.DROPPED.labels(reason).inc(count)
     return jsonify(summary.to_dict())
+
+
+@bp.get("/sites/<site_key>/events:export")
+@require_token
+def export_site_events(site_key: str) -> ResponseReturnValue:
+    """The site's events as NDJSON in the import format (see tracker/export.py), streamed
+    chunk by chunk; `from`/`to` (days in the site's time zone) narrow it, default all."""
+    site = site_for_request(site_key)
+    days = {}
+    for name in ("from", "to"):
+        text = request.args.get(name, "").strip()
+        try:
+            days[name] = date.fromisoformat(text) if text else None
+        except ValueError:
+            raise ApiError(400, "invalid_query", f"{name} must be a date (YYYY-MM-DD)") from None
+    try:
+        start, end = bounds(site.timezone, days["from"], days["to"])
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", str(exc)) from None
+    store = store_of(current_app)
+    try:
+        # Planned before the first byte: a store that cannot answer is a 503, not a cut file.
+        spans = chunks(hour_counts(store, site.key, start, end), start, end)
+    except StoreUnavailableError as exc:
+        raise ApiError(503, "clickhouse_unavailable", str(exc)) from None
+
+    def lines() -> Iterator[bytes]:
+        for lo, hi, _ in spans:
+            yield b"".join(ndjson_line(e) for e in iter_span(store, site.key, lo, hi))
+
+    return Response(
+        lines(),
+        mimetype="application/x-ndjson",
+        headers={
+            "Content-Disposition": f'attachment; filename="{site.key}-events.ndjson"',
+            "X-Event-Count": str(sum(n for _, _, n in spans)),
+        },
+    )

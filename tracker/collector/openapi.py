@@ -91,7 +91,16 @@ IMPORT_EVENT = {
                     "type": "object",
                     "properties": {
                         k: {"type": "string"}
-                        for k in ("ip", "user_agent", "country", "region", "city")
+                        for k in (
+                            "ip",
+                            "user_agent",
+                            "country",
+                            "region",
+                            "city",
+                            "device",
+                            "browser",
+                            "os",
+                        )
                     },
                 }
             },
@@ -201,6 +210,43 @@ def spec() -> dict[str, Any]:
                         "401": _err("Missing or unknown API token."),
                         "404": _err("No such site for this token."),
                         "413": _err("Body too large."),
+                        "503": _err("ClickHouse unavailable.", _RETRY),
+                    },
+                }
+            },
+            "/api/v1/sites/{site}/events:export": {
+                "get": {
+                    "summary": "The site's stored events as NDJSON in the import format, in "
+                    "time order.",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {
+                            "name": "site",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "from",
+                            "in": "query",
+                            "description": "First day (site's time zone); default: all.",
+                            "schema": {"type": "string", "format": "date"},
+                        },
+                        {
+                            "name": "to",
+                            "in": "query",
+                            "description": "Last day, inclusive; default: all.",
+                            "schema": {"type": "string", "format": "date"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "One import event per line.",
+                            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                        },
+                        "400": _err("Bad date."),
+                        "401": _err("Missing or unknown API token."),
+                        "404": _err("No such site for this token."),
                         "503": _err("ClickHouse unavailable.", _RETRY),
                     },
                 }

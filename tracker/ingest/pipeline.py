@@ -155,7 +155,11 @@ class Pipeline:
 
     def enrich_agent(self, event: dict[str, Any], ctx: Context) -> dict[str, Any]:
         if event["_ua"]:
-            event["browser"], event["os"], event["device"] = describe(event["_ua"])
+            browser, os_, device = describe(event["_ua"])
+            # An import's context may name them already (an export carries no user agent).
+            event.setdefault("browser", browser)
+            event.setdefault("os", os_)
+            event.setdefault("device", device)
         return event
 
     def enrich_url(self, event: dict[str, Any], ctx: Context) -> dict[str, Any]:
@@ -234,11 +238,15 @@ class Pipeline:
             key += (event.pop("city"),)
         else:
             key = (ua, ip)
+        # An import's context may name the device, browser and os: part of the sender too.
+        agent = tuple(event.pop(k, "") for k in _AGENT_FIELDS) if ctx.mode == "import" else ()
+        key += agent
         found = senders.get(key)
         if found is None:
             facts: dict[str, Any] = {"_ua": ua, "_ip": ip}
             if geo_given:
-                facts["country"], facts["region"], facts["city"] = key[2:]
+                facts["country"], facts["region"], facts["city"] = key[2:5]
+            facts.update((k, v) for k, v in zip(_AGENT_FIELDS, agent, strict=False) if v)
             try:
                 for _name, step in self.sender_steps:
                     facts = step(facts, ctx)
@@ -336,15 +344,22 @@ def serialize(event: dict[str, Any], site: str, received: str) -> bytes:
     return b"{" + _fields(row) + b"}\n"
 
 
+_AGENT_FIELDS = ("device", "browser", "os")
+
+
 def _import_context(value: Any) -> dict[str, Any]:
-    """An import's per-event `context` {ip, user_agent, country, region, city}."""
+    """An import's per-event `context` {ip, user_agent, country, region, city, device,
+    browser, os}: device, browser and os win over what the user agent would say."""
     if not isinstance(value, dict):
         raise Drop("invalid_field", "context must be an object")
     out: dict[str, Any] = {}
-    for key in ("ip", "user_agent", "country", "region", "city"):
+    for key in ("ip", "user_agent", "country", "region", "city", *_AGENT_FIELDS):
         item = value.get(key)
         if item is not None and not isinstance(item, str):
             raise Drop("invalid_field", f"context.{key} must be a string")
+    for key in _AGENT_FIELDS:
+        if item := (value.get(key) or "").strip()[:64]:
+            out[key] = item
     out["_ip"] = (value.get("ip") or "")[:64]
     out["_ua"] = (value.get("user_agent") or "")[:1000]
     if value.get("country") or value.get("region") or value.get("city"):
