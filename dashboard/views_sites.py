@@ -3,17 +3,28 @@ its settings."""
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
 from dashboard import formatting, recent
 from dashboard.access import me, site_or_404
 from dashboard.blueprint import bp
-from tracker import accounts
+from tracker import accounts, export
 from tracker.app import store_of
 from tracker.configdb import db
 from tracker.models import Site
@@ -153,6 +164,31 @@ def install_status(events: list[dict[str, Any]], now: datetime | None = None) ->
     return (
         f"The newest event arrived {formatting.duration(age)} ago. If your pages had visitors "
         "since, check that the snippet is still on them."
+    )
+
+
+@bp.get("/sites/<site_key>/events.ndjson.gz")
+@login_required
+def export_events(site_key: str) -> ResponseReturnValue:
+    """All the site's events as gzipped NDJSON in the import format, streamed chunk by chunk
+    (the API's `events:export`, compressed for a browser download)."""
+    site = site_or_404(site_key)
+    store = store_of(current_app)
+    start, end = export.bounds(site.timezone, None, None)
+    spans = export.chunks(export.hour_counts(store, site.key, start, end), start, end)
+
+    def body() -> Iterator[bytes]:
+        packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+        for lo, hi, _ in spans:
+            lines = b"".join(map(export.ndjson_line, export.iter_span(store, site.key, lo, hi)))
+            if packed := packer.compress(lines):
+                yield packed
+        yield packer.flush()
+
+    return Response(
+        body(),
+        mimetype="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{site.key}-events.ndjson.gz"'},
     )
 
 

@@ -33,6 +33,7 @@ def _site_urls(site: Site) -> list[str]:
         f"/sites/{site.key}/report.csv",
         f"/sites/{site.key}/setup",
         f"/sites/{site.key}/events/recent.json",
+        f"/sites/{site.key}/events.ndjson.gz",
         f"/sites/{site.key}/links",
         f"/sites/{site.key}/funnels",
         f"/sites/{site.key}/funnels/{funnel_id}/edit",

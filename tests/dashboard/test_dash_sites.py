@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -134,3 +136,26 @@ def test_sites_list_works_without_the_event_store(
     res = logged_in.get("/sites")
     assert res.status_code == 200
     assert "Traffic figures unavailable" in res.data.decode() and my_site.key in res.data.decode()
+
+
+def test_setup_page_downloads_every_event(
+    logged_in: FlaskClient, my_site: Site, store: Store
+) -> None:
+    """The "Your data" card's download: gzipped NDJSON in the import format, in time order."""
+    now = datetime.now(UTC)
+    insert_events(
+        store,
+        [
+            {"site_id": my_site.key, "visitor_id": "b", "ts": now - timedelta(days=400)},
+            {"site_id": my_site.key, "visitor_id": "a", "ts": now, "type": "click"},
+            {"site_id": "elsewhere", "visitor_id": "z", "ts": now},
+        ],
+    )
+    setup = logged_in.get(f"/sites/{my_site.key}/setup").data.decode()
+    link = re.search(r'id="export-events" href="([^"]+)"', setup)
+    assert link is not None and link.group(1) == f"/sites/{my_site.key}/events.ndjson.gz"
+    res = logged_in.get(link.group(1))
+    assert res.status_code == 200 and res.mimetype == "application/gzip"
+    assert f'filename="{my_site.key}-events.ndjson.gz"' in res.headers["Content-Disposition"]
+    lines = [json.loads(line) for line in gzip.decompress(res.data).splitlines()]
+    assert [(e["visitor"], e["type"]) for e in lines] == [("b", "pageview"), ("a", "click")]
