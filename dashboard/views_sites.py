@@ -175,12 +175,12 @@ def export_events(site_key: str) -> ResponseReturnValue:
     site = site_or_404(site_key)
     store = store_of(current_app)
     start, end = export.bounds(site.timezone, None, None)
-    spans = export.chunks(export.hour_counts(store, site.key, start, end), start, end)
+    spans = export.plan(store, site.key, start, end)
 
     def body() -> Iterator[bytes]:
         packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
-        for lo, hi, _ in spans:
-            lines = b"".join(map(export.ndjson_line, export.iter_span(store, site.key, lo, hi)))
+        for first, last, _ in spans:
+            lines = export.span_lines(store, site.key, start, end, first, last)
             if packed := packer.compress(lines):
                 yield packed
         yield packer.flush()

@@ -359,7 +359,7 @@ def export(site_key: str, date_from: Any, date_to: Any, output: Path) -> None:
     import tempfile
 
     from tracker.app import store_of
-    from tracker.export import bounds, chunks, hour_counts, iter_span, ndjson_line
+    from tracker.export import bounds, plan, span_lines
 
     app = _app()
     with app.app_context():
@@ -373,7 +373,7 @@ def export(site_key: str, date_from: Any, date_to: Any, output: Path) -> None:
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         store = store_of(app)
-        spans = chunks(hour_counts(store, site.key, start, end), start, end)
+        spans = plan(store, site.key, start, end)
         total = sum(n for _, _, n in spans)
         to_stdout = str(output) == "-"
         if to_stdout:
@@ -385,10 +385,10 @@ def export(site_key: str, date_from: Any, date_to: Any, output: Path) -> None:
         written = 0
         try:
             with progress(total, "export", "events") as bar:
-                for lo, hi, n in spans:
-                    lines = [ndjson_line(e) for e in iter_span(store, site.key, lo, hi)]
-                    target.write(b"".join(lines))
-                    written += len(lines)
+                for first, last, n in spans:
+                    lines = span_lines(store, site.key, start, end, first, last)
+                    target.write(lines)
+                    written += lines.count(b"\n")
                     bar.update(n)
             target.flush()
             if not to_stdout:

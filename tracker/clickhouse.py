@@ -116,6 +116,13 @@ class Store:
             sql, parameters=dict(parameters or {}), settings=dict(settings) if settings else None
         )
 
+    def raw(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, fmt: str = "TSVRaw"
+    ) -> bytes:
+        """A read-only query's output as ClickHouse formats it: for results that go out as
+        they are (an export), with no conversion to Python values in between."""
+        return self.reader.raw_query(sql, parameters=dict(parameters or {}), fmt=fmt)
+
     def rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in self.query(sql, parameters).result_rows]
 

@@ -2,42 +2,41 @@
 the import API) rebuilds the same events, ids included, in another store or under another
 site. For backups, moving to a ClickHouse server, or analysis elsewhere.
 
-Events are read in chunks of whole hours, each at most about CHUNK events (one busier hour is
-a chunk of its own), in time order: memory stays bounded however long the history is, and
-the file reads as a timeline.
+ClickHouse writes the lines itself (toJSONString escapes every string), so no event becomes
+a Python object on the way out: Python only passes bytes along. Events are read in chunks of
+about CHUNK events by visitor id range (see `plan`), so memory stays bounded however long
+the history is; each visitor's events come together, in time order. Empty fields are left
+out, as the import defaults them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
-from typing import Any
-
-import orjson
+from datetime import date
 
 from tracker.clickhouse import Store
 from tracker.reports.query import ReportQuery
 
-CHUNK = 50_000
-HOUR_MS = 3_600_000
+CHUNK = 200_000
+END_OF_TIME = 7_258_118_400_000  # 2200-01-01: the import refuses anything later
 
-# Stored column -> import field, for the plain text fields (left out when empty).
+# (import field, stored column) for the plain text fields.
 _TEXT_FIELDS = (
     ("name", "name"),
     ("url", "url"),
     ("referrer", "referrer"),
     ("title", "title"),
-    ("visitor_id", "visitor"),
-    ("session_id", "session"),
-    ("user_id", "user"),
+    ("visitor", "visitor_id"),
+    ("session", "session_id"),
+    ("user", "user_id"),
     ("language", "language"),
 )
 _ELEMENT = (
-    ("element_tag", "tag"),
-    ("element_text", "text"),
-    ("element_href", "href"),
-    ("element_id", "id"),
-    ("element_selector", "selector"),
+    ("tag", "element_tag"),
+    ("text", "element_text"),
+    ("href", "element_href"),
+    ("id", "element_id"),
+    ("selector", "element_selector"),
 )
 # Where the event came from, as stored: an import takes these instead of enriching anew
 # (the address and the user agent were never stored).
@@ -49,18 +48,6 @@ _CONTEXT = (
     ("browser", "browser"),
     ("os", "os"),
 )
-_COLUMNS = (
-    "toString(event_id)",
-    "type",
-    "toInt64(toUnixTimestamp64Milli(ts))",
-    *(column for column, _ in _TEXT_FIELDS),
-    "props",
-    "value",
-    "screen_width",
-    "outbound",
-    *(column for column, _ in _ELEMENT),
-    *(column for column, _ in _CONTEXT),
-)
 _WHERE = (
     "site_id = {site:String}"
     " AND ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')"
@@ -68,89 +55,38 @@ _WHERE = (
 )
 
 
-def hour_counts(store: Store, site_key: str, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
-    """(hour start in epoch ms, events) for every hour of [start_ms, end_ms) with events."""
-    rows = store.rows(
-        "SELECT toInt64(toUnixTimestamp(toStartOfHour(ts))) * 1000 AS hour, count()"
-        f" FROM events WHERE {_WHERE} GROUP BY hour ORDER BY hour",
-        {"site": site_key, "start": start_ms, "end": end_ms},
-    )
-    return [(int(hour), int(n)) for hour, n in rows]
+def _member(field: str, value_sql: str, present_sql: str | None = None) -> str:
+    """SQL for `"field":<json>`, or '' when the value is absent (empty by default). Field
+    names are the constants above: no input ever reaches this text."""
+    present = present_sql or f"{value_sql} != ''"
+    return f"if({present}, concat('\"{field}\":', {value_sql}), '')"
 
 
-def chunks(hours: list[tuple[int, int]], start_ms: int, end_ms: int) -> list[tuple[int, int, int]]:
-    """Consecutive hours merged into [start, end) spans of at most CHUNK events (an hour
-    holding more is a span of its own), clipped to the range: (start, end, events)."""
-    spans: list[tuple[int, int, int]] = []
-    for hour, n in hours:
-        lo, hi = max(hour, start_ms), min(hour + HOUR_MS, end_ms)
-        if spans and spans[-1][2] + n <= CHUNK:
-            first, _, total = spans[-1]
-            spans[-1] = (first, hi, total + n)
-        else:
-            spans.append((lo, hi, n))
-    return spans
+def _object(members: list[str]) -> str:
+    """SQL for `{members}` without the empty ones."""
+    kept = f"arrayFilter(x -> x != '', [{', '.join(members)}])"
+    return f"concat('{{', arrayStringConcat({kept}, ','), '}}')"
 
 
-def iter_span(store: Store, site_key: str, start_ms: int, end_ms: int) -> Iterator[dict[str, Any]]:
-    """The events of one span in time order (then by id), one import object each. An event
-    stored twice (an insert retried before the merge that collapses it) is given once."""
-    rows = store.rows(
-        f"SELECT {', '.join(_COLUMNS)} FROM events WHERE {_WHERE}"
-        " ORDER BY ts, event_id LIMIT 1 BY event_id",
-        {"site": site_key, "start": start_ms, "end": end_ms},
-    )
-    for row in rows:
-        yield to_import(row)
+def _nested(field: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    inner = _object([_member(name, f"toJSONString({col})", f"{col} != ''") for name, col in pairs])
+    return _member(field, inner, " OR ".join(f"{col} != ''" for _, col in pairs))
 
 
-def to_import(row: tuple[Any, ...]) -> dict[str, Any]:
-    """One stored row (in _COLUMNS order) as an object the import accepts."""
-    event_id, type_, ts_ms = row[0], row[1], int(row[2])
-    at = datetime.fromtimestamp(ts_ms / 1000, UTC)
-    out: dict[str, Any] = {
-        "id": event_id,
-        "type": type_,
-        "ts": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    }
-    pos = 3
-    for _, field in _TEXT_FIELDS:
-        if row[pos]:
-            out[field] = row[pos]
-        pos += 1
-    props, value, screen_width, outbound = row[pos : pos + 4]
-    pos += 4
-    if props:
-        out["props"] = dict(props)
-    if value:
-        out["value"] = float(value)
-    if screen_width:
-        out["screen_width"] = int(screen_width)
-    if outbound:
-        out["outbound"] = True
-    element = {}
-    for _, field in _ELEMENT:
-        if row[pos]:
-            element[field] = row[pos]
-        pos += 1
-    if element:
-        out["element"] = element
-    context = {}
-    for _, field in _CONTEXT:
-        if row[pos]:
-            context[field] = row[pos]
-        pos += 1
-    if context:
-        out["context"] = context
-    return out
-
-
-def iter_events(
-    store: Store, site_key: str, start_ms: int, end_ms: int
-) -> Iterator[dict[str, Any]]:
-    """Every event of [start_ms, end_ms) in time order, chunk by chunk."""
-    for lo, hi, _ in chunks(hour_counts(store, site_key, start_ms, end_ms), start_ms, end_ms):
-        yield from iter_span(store, site_key, lo, hi)
+LINE_SQL = _object(
+    [
+        _member("id", "toJSONString(toString(event_id))", "1"),
+        _member("type", "toJSONString(type)", "1"),
+        _member("ts", "toJSONString(concat(replaceOne(toString(ts, 'UTC'), ' ', 'T'), 'Z'))", "1"),
+        *(_member(f, f"toJSONString({c})", f"{c} != ''") for f, c in _TEXT_FIELDS),
+        _member("props", "toJSONString(props)", "notEmpty(props)"),
+        _member("value", "toJSONString(value)", "value != 0"),
+        _member("screen_width", "toString(screen_width)", "screen_width != 0"),
+        _member("outbound", "'true'", "outbound != 0"),
+        _nested("element", _ELEMENT),
+        _nested("context", _CONTEXT),
+    ]
+)
 
 
 def bounds(timezone: str, date_from: date | None, date_to: date | None) -> tuple[int, int]:
@@ -163,8 +99,44 @@ def bounds(timezone: str, date_from: date | None, date_to: date | None) -> tuple
     return start, end
 
 
-END_OF_TIME = 7_258_118_400_000  # 2200-01-01: the import refuses anything later
+def plan(
+    store: Store, site_key: str, start_ms: int, end_ms: int, chunk: int = CHUNK
+) -> list[tuple[str, str, int]]:
+    """The export's chunks: (first visitor id, last visitor id, events) for consecutive
+    visitor ranges of about `chunk` events each (a visitor is never split). Visitor ranges
+    follow the table's sort key, so each chunk reads only its own part of the table, where a
+    time slice would read every part that holds one of its events: all of them."""
+    rows = store.rows(
+        f"""
+        SELECT min(visitor_id), max(visitor_id), sum(n)
+        FROM (
+            SELECT visitor_id, n,
+                intDiv(sum(n) OVER (ORDER BY visitor_id ROWS UNBOUNDED PRECEDING) - n,
+                    {{chunk:UInt64}}) AS part
+            FROM (SELECT visitor_id, count() AS n FROM events WHERE {_WHERE} GROUP BY visitor_id)
+        )
+        GROUP BY part ORDER BY part
+        """,
+        {"site": site_key, "start": start_ms, "end": end_ms, "chunk": chunk},
+    )
+    return [(str(first), str(last), int(n)) for first, last, n in rows]
 
 
-def ndjson_line(event: dict[str, Any]) -> bytes:
-    return orjson.dumps(event) + b"\n"
+def span_lines(
+    store: Store, site_key: str, start_ms: int, end_ms: int, first: str, last: str
+) -> bytes:
+    """The NDJSON lines of the events of visitors `first`..`last` in [start_ms, end_ms),
+    visitor by visitor, each in time order (then by id). An event stored twice (an insert
+    retried before the merge that collapses it) is given once."""
+    return store.raw(
+        f"SELECT {LINE_SQL} FROM events WHERE {_WHERE}"
+        " AND visitor_id >= {first:String} AND visitor_id <= {last:String}"
+        " ORDER BY visitor_id, ts, event_id LIMIT 1 BY event_id",
+        {"site": site_key, "start": start_ms, "end": end_ms, "first": first, "last": last},
+    )
+
+
+def iter_lines(store: Store, site_key: str, start_ms: int, end_ms: int) -> Iterator[bytes]:
+    """Every event of [start_ms, end_ms) as NDJSON, one chunk of lines at a time."""
+    for first, last, _ in plan(store, site_key, start_ms, end_ms):
+        yield span_lines(store, site_key, start_ms, end_ms, first, last)

@@ -20,7 +20,7 @@ from tracker.cli import main
 from tracker.clickhouse import Store
 from tracker.configdb import db
 from tracker.events import COLUMN_NAMES, to_row
-from tracker.export import CHUNK, HOUR_MS, chunks
+from tracker.export import bounds, plan, span_lines
 from tracker.models import Site, User
 from tracker.reports import funnel_report
 from tracker.reports.query import ReportQuery
@@ -73,7 +73,11 @@ def varied_history() -> list[dict[str, Any]]:
             "session": "s1",
             "screen_width": 390,
             "language": "fr-FR",
-            "props": {"product": "boot", "size": "42"},
+            "props": {
+                "product": "boot",
+                "size": "42",
+                "note": 'a\nb\t"c" \\ \U0001f600 \u2028 \x01',
+            },
             "context": {"country": "FR", "region": "Île-de-France", "city": "Paris"},
         },
         {
@@ -267,27 +271,32 @@ def test_api_export_range_and_errors(
     assert client.get(url).status_code == 401
 
 
-@pytest.mark.parametrize(
-    ("hours", "start", "end", "want"),
-    [
-        ([], 0, 10 * HOUR_MS, []),
-        # Small hours merge, gaps included, into one span clipped to the range.
-        ([(0, 5), (3 * HOUR_MS, 7)], 100, 10 * HOUR_MS, [(100, 4 * HOUR_MS, 12)]),
-        # A span never passes CHUNK events; a busier hour stands alone.
-        (
-            [(0, CHUNK - 1), (HOUR_MS, 2), (2 * HOUR_MS, CHUNK + 9), (3 * HOUR_MS, 1)],
-            0,
-            3 * HOUR_MS + 60_000,
-            [
-                (0, HOUR_MS, CHUNK - 1),
-                (HOUR_MS, 2 * HOUR_MS, 2),
-                (2 * HOUR_MS, 3 * HOUR_MS, CHUNK + 9),
-                (3 * HOUR_MS, 3 * HOUR_MS + 60_000, 1),
-            ],
-        ),
-    ],
-)
-def test_chunks(
-    hours: list[tuple[int, int]], start: int, end: int, want: list[tuple[int, int, int]]
-) -> None:
-    assert chunks(hours, start, end) == want
+def test_export_chunks_by_visitor_range(store: Store, site: Site) -> None:
+    """Chunks of about `chunk` events by visitor id range, a visitor never split; the lines
+    of all chunks together are every event in range once, each visitor's in time order."""
+    day = "2025-03-02 "
+    counts = {"a": 3, "b": 1, "c": 4, "d": 2, "e": 1}
+    rows = [
+        to_row({"site_id": site.key, "visitor_id": v, "ts": f"{day}{10 + i:02d}:00:00.000"})
+        for v, n in counts.items()
+        for i in range(n)
+    ]
+    rows.append(to_row({"site_id": site.key, "visitor_id": "f", "ts": "2025-04-01 00:00:00.000"}))
+    store.insert("events", rows, COLUMN_NAMES, deduplicate=False)
+    start, end = bounds("UTC", date(2025, 3, 1), date(2025, 3, 31))  # leaves f out
+    # Cumulative counts before each visitor: a 0, b 3, c 4, d 8, e 10 -> parts of 4 events.
+    assert plan(store, site.key, start, end, chunk=4) == [
+        ("a", "b", 4),
+        ("c", "c", 4),
+        ("d", "e", 3),
+    ]
+    assert plan(store, site.key, start, end, chunk=100) == [("a", "e", 11)]
+    assert plan(store, site.key, start, start + 1) == []
+    lines = b"".join(
+        span_lines(store, site.key, start, end, first, last)
+        for first, last, _ in plan(store, site.key, start, end, chunk=4)
+    )
+    got = [(e["visitor"], e["ts"]) for e in map(json.loads, lines.splitlines())]
+    assert got == [
+        (v, f"2025-03-02T{10 + i:02d}:00:00.000Z") for v, n in counts.items() for i in range(n)
+    ]

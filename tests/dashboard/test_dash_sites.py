@@ -141,7 +141,8 @@ def test_sites_list_works_without_the_event_store(
 def test_setup_page_downloads_every_event(
     logged_in: FlaskClient, my_site: Site, store: Store
 ) -> None:
-    """The "Your data" card's download: gzipped NDJSON in the import format, in time order."""
+    """The "Your data" card's download: gzipped NDJSON in the import format, of every event
+    however old, visitor by visitor."""
     now = datetime.now(UTC)
     insert_events(
         store,
@@ -158,4 +159,4 @@ def test_setup_page_downloads_every_event(
     assert res.status_code == 200 and res.mimetype == "application/gzip"
     assert f'filename="{my_site.key}-events.ndjson.gz"' in res.headers["Content-Disposition"]
     lines = [json.loads(line) for line in gzip.decompress(res.data).splitlines()]
-    assert [(e["visitor"], e["type"]) for e in lines] == [("b", "pageview"), ("a", "click")]
+    assert [(e["visitor"], e["type"]) for e in lines] == [("a", "click"), ("b", "pageview")]

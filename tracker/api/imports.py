@@ -15,7 +15,7 @@ from tracker.app import store_of
 from tracker.clickhouse import StoreUnavailableError
 from tracker.collector import metrics
 from tracker.collector.state import collector_of
-from tracker.export import bounds, chunks, hour_counts, iter_span, ndjson_line
+from tracker.export import bounds, plan, span_lines
 from tracker.ingest import decode
 from tracker.ingest.errors import RequestError
 from tracker.ingest.importer import import_events
@@ -71,13 +71,13 @@ def export_site_events(site_key: str) -> ResponseReturnValue:
     store = store_of(current_app)
     try:
         # Planned before the first byte: a store that cannot answer is a 503, not a cut file.
-        spans = chunks(hour_counts(store, site.key, start, end), start, end)
+        spans = plan(store, site.key, start, end)
     except StoreUnavailableError as exc:
         raise ApiError(503, "clickhouse_unavailable", str(exc)) from None
 
     def lines() -> Iterator[bytes]:
-        for lo, hi, _ in spans:
-            yield b"".join(ndjson_line(e) for e in iter_span(store, site.key, lo, hi))
+        for first, last, _ in spans:
+            yield span_lines(store, site.key, start, end, first, last)
 
     return Response(
         lines(),

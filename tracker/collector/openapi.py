@@ -216,8 +216,8 @@ def spec() -> dict[str, Any]:
             },
             "/api/v1/sites/{site}/events:export": {
                 "get": {
-                    "summary": "The site's stored events as NDJSON in the import format, in "
-                    "time order.",
+                    "summary": "The site's stored events as NDJSON in the import format, "
+                    "visitor by visitor.",
                     "security": [{"bearer": []}],
                     "parameters": [
                         {
