@@ -97,12 +97,17 @@ def _activity(sites: list[Site]) -> dict[str, dict[str, Any]] | None:
         return None
     now = datetime.now(UTC)
     for figures in activity.values():
-        newest = formatting.to_datetime(figures["newest"])
-        if newest is not None and newest.tzinfo is None:
-            newest = newest.replace(tzinfo=UTC)
-        figures["newest"] = newest
+        newest = figures["newest"] = _utc(figures["newest"])
         figures["age_s"] = max(0.0, (now - newest).total_seconds()) if newest else None
     return activity
+
+
+def _utc(value: Any) -> datetime | None:
+    """A ClickHouse time as an aware datetime (naive ones are UTC, as `received_at` is)."""
+    moment = formatting.to_datetime(value)
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
 
 
 @bp.get("/sites/<site_key>")
@@ -153,11 +158,9 @@ def install_status(events: list[dict[str, Any]], now: datetime | None = None) ->
             "No events in the last 7 days: install the snippet (or check that it is still on "
             "your pages), then open a page of your site."
         )
-    newest = formatting.to_datetime(events[0]["received_at"])
+    newest = _utc(events[0]["received_at"])
     if newest is None:
         return "Installed: events are arriving."
-    if newest.tzinfo is None:
-        newest = newest.replace(tzinfo=UTC)
     age = max(0.0, ((now or datetime.now(UTC)) - newest).total_seconds())
     if age <= STALE_AFTER:
         return f"Installed: the newest event arrived {formatting.duration(age)} ago."
