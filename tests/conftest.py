@@ -93,3 +93,18 @@ def site(app: Flask, admin: User) -> Site:
     )
     db.session.commit()
     return created
+
+
+@pytest.fixture
+def token(admin: User) -> str:
+    """A plain API token of the admin (only its hash is stored)."""
+    from tracker import accounts
+
+    _, plain = accounts.create_token(db.session, admin, "tests")
+    db.session.commit()
+    return plain
+
+
+@pytest.fixture
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -30,18 +30,6 @@ from tracker.stages.templates import template_definition
 SAME = ", ".join(c for c in COLUMN_NAMES if c not in ("site_id", "received_at"))
 
 
-@pytest.fixture
-def token(app: Flask, admin: User) -> str:
-    _, plain = accounts.create_token(db.session, admin, "export")
-    db.session.commit()
-    return plain
-
-
-@pytest.fixture
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def new_site(admin: User, timezone: str = "UTC") -> Site:
     site = accounts.create_site(
         db.session, "Copy", [], owner=admin, key=f"x{uuid.uuid4().hex[:12]}", timezone=timezone

@@ -14,19 +14,12 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from tests.collector.conftest import CHROME, flush, stored
-from tracker import accounts, links
+from tracker import links
 from tracker.accounts import AccountError
 from tracker.cli import main
 from tracker.clickhouse import Store
 from tracker.configdb import db
-from tracker.models import Site, User
-
-
-@pytest.fixture
-def token(app: Flask, admin: User) -> str:
-    _, plain = accounts.create_token(db.session, admin, "import")
-    db.session.commit()
-    return plain
+from tracker.models import Site
 
 
 def history(n: int) -> list[dict[str, object]]:
