@@ -38,7 +38,7 @@ def main() -> int:
     from tracker import create_app
     from tracker.app import store_of
     from tracker.ch_migrations import migrate
-    from tracker.export import _WHERE, plan, span_lines
+    from tracker.export import _WHERE, iter_lines, plan
 
     store = store_of(create_app({}))
     migrate(store)
@@ -67,8 +67,7 @@ def main() -> int:
     def export() -> int:
         written = 0
         with open(os.devnull, "wb") as sink:
-            for first, last, _ in plan(store, SITE, start, end):
-                lines = span_lines(store, SITE, start, end, first, last)
+            for lines in iter_lines(store, SITE, start, end, plan(store, SITE, start, end)):
                 sink.write(lines)
                 written += lines.count(b"\n")
         return written

@@ -359,7 +359,7 @@ def export(site_key: str, date_from: Any, date_to: Any, output: Path) -> None:
     import tempfile
 
     from tracker.app import store_of
-    from tracker.export import bounds, plan, span_lines
+    from tracker.export import bounds, iter_lines, plan
 
     app = _app()
     with app.app_context():
@@ -385,11 +385,11 @@ def export(site_key: str, date_from: Any, date_to: Any, output: Path) -> None:
         written = 0
         try:
             with progress(total, "export", "events") as bar:
-                for first, last, n in spans:
-                    lines = span_lines(store, site.key, start, end, first, last)
+                for lines in iter_lines(store, site.key, start, end, spans):
                     target.write(lines)
-                    written += lines.count(b"\n")
-                    bar.update(n)
+                    count = lines.count(b"\n")
+                    written += count
+                    bar.update(count)
             target.flush()
             if not to_stdout:
                 target.close()

@@ -136,7 +136,10 @@ def span_lines(
     )
 
 
-def iter_lines(store: Store, site_key: str, start_ms: int, end_ms: int) -> Iterator[bytes]:
-    """Every event of [start_ms, end_ms) as NDJSON, one chunk of lines at a time."""
-    for first, last, _ in plan(store, site_key, start_ms, end_ms):
+def iter_lines(
+    store: Store, site_key: str, start_ms: int, end_ms: int, spans: list[tuple[str, str, int]]
+) -> Iterator[bytes]:
+    """Every event of [start_ms, end_ms) as NDJSON, one chunk of lines at a time, along a
+    `plan` its callers make first (to size a progress bar, or to fail before any output)."""
+    for first, last, _ in spans:
         yield span_lines(store, site_key, start_ms, end_ms, first, last)

@@ -20,7 +20,7 @@ from tracker.cli import main
 from tracker.clickhouse import Store
 from tracker.configdb import db
 from tracker.events import COLUMN_NAMES, to_row
-from tracker.export import bounds, plan, span_lines
+from tracker.export import bounds, iter_lines, plan
 from tracker.models import Site, User
 from tracker.reports import funnel_report
 from tracker.reports.query import ReportQuery
@@ -281,8 +281,7 @@ def test_export_chunks_by_visitor_range(store: Store, site: Site) -> None:
     assert plan(store, site.key, start, end, chunk=100) == [("a", "e", 11)]
     assert plan(store, site.key, start, start + 1) == []
     lines = b"".join(
-        span_lines(store, site.key, start, end, first, last)
-        for first, last, _ in plan(store, site.key, start, end, chunk=4)
+        iter_lines(store, site.key, start, end, plan(store, site.key, start, end, chunk=4))
     )
     got = [(e["visitor"], e["ts"]) for e in map(json.loads, lines.splitlines())]
     assert got == [

@@ -3,7 +3,6 @@ GET .../events:export, the stored events in that same format."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 from flask import Response, current_app, jsonify, request
@@ -15,7 +14,7 @@ from tracker.app import store_of
 from tracker.clickhouse import StoreUnavailableError
 from tracker.collector import metrics
 from tracker.collector.state import collector_of
-from tracker.export import bounds, plan, span_lines
+from tracker.export import bounds, iter_lines, plan
 from tracker.ingest import decode
 from tracker.ingest.errors import RequestError
 from tracker.ingest.importer import import_events
@@ -75,12 +74,8 @@ def export_site_events(site_key: str) -> ResponseReturnValue:
     except StoreUnavailableError as exc:
         raise ApiError(503, "clickhouse_unavailable", str(exc)) from None
 
-    def lines() -> Iterator[bytes]:
-        for first, last, _ in spans:
-            yield span_lines(store, site.key, start, end, first, last)
-
     return Response(
-        lines(),
+        iter_lines(store, site.key, start, end, spans),
         mimetype="application/x-ndjson",
         headers={
             "Content-Disposition": f'attachment; filename="{site.key}-events.ndjson"',
