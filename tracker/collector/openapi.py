@@ -25,6 +25,8 @@ def _err(description: str, headers: dict[str, Any] | None = None) -> dict[str, A
     return response
 
 
+# The {site} path parameter of the /api/v1/sites/{site}/... endpoints.
+_SITE_PARAM = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
 _RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
 
 EVENT: dict[str, Any] = {
@@ -173,14 +175,7 @@ def spec() -> dict[str, Any]:
                     "summary": "Import historical events (JSON array or NDJSON); idempotent "
                     "by event id.",
                     "security": [{"bearer": []}],
-                    "parameters": [
-                        {
-                            "name": "site",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_SITE_PARAM],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -220,12 +215,7 @@ def spec() -> dict[str, Any]:
                     "visitor by visitor.",
                     "security": [{"bearer": []}],
                     "parameters": [
-                        {
-                            "name": "site",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        },
+                        _SITE_PARAM,
                         {
                             "name": "from",
                             "in": "query",
