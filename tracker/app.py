@@ -55,9 +55,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def digits_up_to(limit: int) -> str:
+    """A regex for the decimal numbers 1..limit, without leading zeros."""
+    top = str(limit)
+    choices = [rf"[1-9]\d{{0,{len(top) - 2}}}"] if len(top) > 1 else []
+    for i, ch in enumerate(top):
+        low = "1" if i == 0 else "0"
+        if ch > low:
+            choices.append(f"{top[:i]}[{low}-{chr(ord(ch) - 1)}]" + rf"\d{{{len(top) - i - 1}}}")
+    choices.append(top)
+    return "(?:" + "|".join(choices) + ")"
+
+
 class RowIdConverter(IntegerConverter):
     """`<int:...>` for config-store row ids: 1 .. 2^31 - 1, the range every backend's
-    INTEGER primary key holds."""
+    INTEGER primary key holds. The range is in the pattern itself: werkzeug checks methods
+    before converters, so an id refused by `max` would answer 405 to a PUT, not 404."""
+
+    regex = digits_up_to(MAX_ROW_ID)
 
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min", 1)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask.testing import FlaskClient
 
+from tracker.app import digits_up_to
 from tracker.models import Site
 
 VALID = {
@@ -167,15 +170,30 @@ def test_auth_and_site_access(client: FlaskClient, site: Site, auth: dict) -> No
     assert client.get(f"/api/v1/sites/{site.key}/funnels/99999", headers=auth).status_code == 404
 
 
-@pytest.mark.parametrize("funnel_id", ["0", "2147483648", "99999999999999999999999"])
-@pytest.mark.parametrize("suffix", ["", "/report", "/persons.csv"])
+@pytest.mark.parametrize("funnel_id", ["0", "007", "2147483648", "99999999999999999999999"])
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [("get", ""), ("get", "/report"), ("get", "/persons.csv"), ("put", ""), ("delete", ""),
+     ("post", "/duplicate")],
+)  # fmt: skip
 def test_out_of_range_ids_are_a_json_404(
-    client: FlaskClient, site: Site, auth: dict, funnel_id: str, suffix: str
+    client: FlaskClient, site: Site, auth: dict, funnel_id: str, method: str, suffix: str
 ) -> None:
-    # Beyond the config store's INTEGER key: a 404, not an overflow inside the database driver.
-    res = client.get(f"/api/v1/sites/{site.key}/funnels/{funnel_id}{suffix}", headers=auth)
+    # Beyond the config store's INTEGER key: a 404, not an overflow inside the database driver,
+    # and for every method (werkzeug checks methods before converters: this was a 405 on PUT).
+    url = f"/api/v1/sites/{site.key}/funnels/{funnel_id}{suffix}"
+    res = getattr(client, method)(url, headers=auth, json=VALID if method == "put" else None)
     assert res.status_code == 404
     assert res.get_json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("limit", [1, 9, 10, 57, 100, 999, 3000, 2**31 - 1])
+def test_row_id_pattern_matches_exactly_one_to_the_limit(limit: int) -> None:
+    pattern = re.compile(digits_up_to(limit) + r"\Z")
+    candidates = {*range(0, min(limit, 4000) + 30), limit - 1, limit, limit + 1, 10 * limit}
+    for n in candidates:
+        assert bool(pattern.match(str(n))) == (1 <= n <= limit), n
+    assert not pattern.match("0" + str(limit)) and not pattern.match("-1")
 
 
 @pytest.mark.parametrize(
