@@ -1,10 +1,12 @@
-"""The OpenAPI 3 description of the collector's public endpoints, served at
-GET /api/openapi.json (schemathesis fuzzes the collector against it)."""
+"""The OpenAPI 3 description of the public endpoints, served at GET /api/openapi.json: the
+collector's here, the /api/v1 funnel resources from tracker.api.openapi (schemathesis fuzzes
+both against it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tracker.api import openapi as v1
 from tracker.ingest import limits as L
 from tracker.ingest.errors import DROP_REASONS
 
@@ -25,8 +27,6 @@ def _err(description: str, headers: dict[str, Any] | None = None) -> dict[str, A
     return response
 
 
-# The {site} path parameter of the /api/v1/sites/{site}/... endpoints.
-_SITE_PARAM = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
 _RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
 
 EVENT: dict[str, Any] = {
@@ -117,9 +117,11 @@ def spec() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {
-            "title": "funnel-tracker collector",
+            "title": "funnel-tracker API",
             "version": "1",
-            "description": "Public ingest endpoints. Drop reasons: " + drop_list,
+            "description": "Ingest endpoints, and the /api/v1 funnel resources (bearer API "
+            "tokens from `funnel create-token`; errors are {error, detail} with the HTTP "
+            "status). Drop reasons: " + drop_list,
         },
         "paths": {
             "/api/collect": {
@@ -175,7 +177,7 @@ def spec() -> dict[str, Any]:
                     "summary": "Import historical events (JSON array or NDJSON); idempotent "
                     "by event id.",
                     "security": [{"bearer": []}],
-                    "parameters": [_SITE_PARAM],
+                    "parameters": [v1.SITE],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -215,7 +217,7 @@ def spec() -> dict[str, Any]:
                     "visitor by visitor.",
                     "security": [{"bearer": []}],
                     "parameters": [
-                        _SITE_PARAM,
+                        v1.SITE,
                         {
                             "name": "from",
                             "in": "query",
@@ -241,6 +243,7 @@ def spec() -> dict[str, Any]:
                     },
                 }
             },
+            **v1.paths(),
             "/r/{code}": {
                 "get": {
                     "summary": "Tracked link: records a click and redirects to the stored target "
@@ -294,6 +297,7 @@ def spec() -> dict[str, Any]:
                 "Event": EVENT,
                 "Batch": BATCH,
                 "Error": _ERROR,
+                **v1.SCHEMAS,
                 "Accepted": {
                     "type": "object",
                     "required": ["accepted", "dropped"],
