@@ -1,6 +1,28 @@
-// Shared helpers for dashboard pages: CSRF-aware fetch, copy-to-clipboard buttons and
-// confirmation before destructive form posts.
+// Shared helpers for dashboard pages: panels loaded after the page, CSRF-aware fetch,
+// copy-to-clipboard buttons and confirmation before destructive form posts.
 "use strict";
+(function () {
+  // Slow panels (the report's trends and pipeline, each funnel's figures on the funnels
+  // page) arrive after the page, which waits for none of them.
+  for (const slot of document.querySelectorAll(".panel-slot[data-panel-url]")) {
+    const failed = () => {
+      const note = document.createElement("p");
+      note.className = "error";
+      note.textContent = slot.dataset.errorText || "This panel could not be loaded.";
+      slot.replaceChildren(note);
+      slot.dataset.loaded = "error";
+    };
+    fetch(slot.dataset.panelUrl, { credentials: "same-origin" })
+      .then((r) => r.text().then((html) => ({ ok: r.ok, html })))
+      .then(({ ok, html }) => {
+        if (!ok) return failed();
+        // Server-rendered and escaped like the page itself; it carries no script.
+        slot.innerHTML = html;
+        slot.dataset.loaded = "true";
+      })
+      .catch(failed);
+  }
+})();
 (function () {
   const meta = document.querySelector('meta[name="csrf-token"]');
   window.dashboard = {

@@ -2,19 +2,6 @@
 // (empty filters and preset-overridden dates are not submitted), custom ranges.
 "use strict";
 (function () {
-  // Trends and pipeline arrive after the page: it waits only for the funnel itself.
-  for (const slot of document.querySelectorAll(".panel-slot[data-panel-url]")) {
-    fetch(slot.dataset.panelUrl, { credentials: "same-origin" })
-      .then((r) => r.text().then((html) => ({ ok: r.ok, html })))
-      .then(({ ok, html }) => {
-        // Server-rendered and escaped like the page itself; it carries no script.
-        slot.innerHTML = ok ? html : '<p class="error">This panel could not be loaded.</p>';
-        slot.dataset.loaded = ok ? "true" : "error";
-      })
-      .catch(() => { slot.dataset.loaded = "error"; });
-  }
-})();
-(function () {
   const form = document.getElementById("filters");
   if (!form) return;
   const range = form.querySelector("#range");

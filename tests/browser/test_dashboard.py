@@ -134,6 +134,12 @@ def test_marketer_flow(
 
     # Define the four stages; the live preview follows every edit.
     page.get_by_role("link", name="Funnels").click()
+    # The template funnel's card fills in its last 30 days after the page: every visitor
+    # viewed a page (its first stage).
+    summary = page.locator('.funnel-summary[data-loaded="true"]').first
+    summary.wait_for()
+    assert summary.locator("[data-summary-persons]").inner_text() == "4"
+    assert summary.locator("svg [data-stage-persons]").count() == 4
     page.get_by_role("link", name="Edit stages").first.click()
     page.wait_for_selector("#stages-0 [data-preview-counts][data-persons]")
     previews = page.locator("[data-preview-counts]")
@@ -393,8 +399,17 @@ def test_editor_reorders_by_buttons_and_drag(
 
     # Phone width: nothing wider than the screen.
     page.set_viewport_size({"width": 390, "height": 844})
-    for path in ("/report", f"/funnels/{funnel_id}/edit", "/setup"):
+    for path in ("/report", "/funnels", f"/funnels/{funnel_id}/edit", "/setup"):
         page.goto(f"{live_server.url}/sites/{site.key}{path}")
+        page.wait_for_load_state("networkidle")  # panels loaded after the page count too
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, path
     screenshot(page, "setup-mobile")
+
+    # A funnel's figures that cannot be loaded say so; the card and its buttons stay usable.
+    page.route("**/summary", lambda route: route.fulfill(status=503, body="down"))
+    page.goto(f"{live_server.url}/sites/{site.key}/funnels")
+    failed = page.locator('.funnel-summary[data-loaded="error"]')
+    failed.wait_for()
+    assert "could not be loaded" in failed.inner_text()
+    assert page.get_by_role("link", name="Edit stages").is_visible()

@@ -37,6 +37,7 @@ def _site_urls(site: Site) -> list[str]:
         f"/sites/{site.key}/links",
         f"/sites/{site.key}/funnels",
         f"/sites/{site.key}/funnels/{funnel_id}/edit",
+        f"/sites/{site.key}/funnels/{funnel_id}/summary",
         f"/sites/{site.key}/persons?stage=trace&status=dropped",
         f"/sites/{site.key}/persons/someone",
         f"/sites/{site.key}/values/campaign.json",

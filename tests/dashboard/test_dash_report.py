@@ -729,3 +729,66 @@ def test_journey_gives_the_reports_verdict_for_its_range(
     bad = logged_in.get(f"{base}/persons/back-again?from=2026-13-01")
     assert bad.status_code == 200 and 'id="query-error"' in bad.data.decode()
     assert bad.data.decode().count("<li class=") == 4
+
+
+def _summary_figures(html: str) -> tuple[int, str, list[int]]:
+    persons = re.search(r"<strong data-summary-persons>([\d,]+)</strong>", html)
+    conversion = re.search(r"<strong data-summary-conversion>([^<]+)</strong>", html)
+    assert persons and conversion, html
+    bars = re.findall(r"<text [^>]*data-stage-persons>([\d,]+) ·", html)
+    return int(persons.group(1).replace(",", "")), conversion.group(1), [int(b) for b in bars]
+
+
+def test_funnels_page_shows_each_funnels_last_30_days(
+    logged_in: FlaskClient, traffic: Site, store: Store
+) -> None:
+    from tracker import funnels as funnel_service
+    from tracker.reports import funnel_report, parse_report_query
+
+    funnel = funnel_service.list_funnels(db.session, traffic)[0]
+    page = logged_in.get(f"/sites/{traffic.key}/funnels").data.decode()
+    url = f"/sites/{traffic.key}/funnels/{funnel.id}/summary"
+    assert f'data-panel-url="{url}"' in page and "Loading the last 30 days" in page
+    html = logged_in.get(url).data.decode()
+    # The same figures as the service's report over its default range (the last 30 days).
+    expected = funnel_report(
+        store, traffic, funnel_service.funnel_definition(funnel), parse_report_query({}, traffic)
+    )
+    assert expected["persons"] == 5
+    assert _summary_figures(html) == (5, "20.0%", [5, 3, 2, 1])
+    assert [s["persons"] for s in expected["stages"]] == [5, 3, 2, 1]
+    assert "reached Sale" in html and "first click to Engagement: median 10 min" in html
+    assert f"{expected['range']['from']} to {expected['range']['to']}" in html
+    # Each bar opens the persons list of its stage, for this funnel.
+    assert (
+        f"/sites/{traffic.key}/persons?funnel={funnel.id}&amp;stage=response&amp;status=reached"
+        in html
+    )
+    # Opened as a page (a copied link), it is the funnel's report rather than a fragment.
+    opened = logged_in.get(url, headers={"Sec-Fetch-Dest": "document"})
+    assert opened.status_code == 302
+    assert opened.location == f"/sites/{traffic.key}/report?funnel={funnel.id}"
+    assert (
+        logged_in.get(f"/sites/{traffic.key}/funnels/{funnel.id + 1000}/summary").status_code == 404
+    )
+
+
+def test_funnel_summary_without_entries_says_why(
+    logged_in: FlaskClient, my_site: Site, store: Store
+) -> None:
+    from tracker import funnels as funnel_service
+
+    funnel = funnel_service.list_funnels(db.session, my_site)[0]
+    url = f"/sites/{my_site.key}/funnels/{funnel.id}/summary"
+    html = logged_in.get(url).data.decode()
+    assert "No events from this site yet" in html and f"/sites/{my_site.key}/setup" in html
+    assert "data-summary-persons" not in html
+    # Events, but none matches the first stage (a page view) in the last 30 days.
+    old = journey_events(my_site.key, [{"id": "old", "depth": 2}])
+    for event in old:
+        event["ts"] -= timedelta(days=60)
+    insert_events(store, old)
+    html = logged_in.get(url).data.decode()
+    assert "Nobody entered this funnel in the last 30 days" in html
+    assert "its first stage, “Trace”" in html
+    assert f"/sites/{my_site.key}/funnels/{funnel.id}/edit" in html
