@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dash_helpers import XSS, insert_events, journey_events
-from flask import Flask
+from flask import Flask, current_app
 from flask.testing import FlaskClient
 
 from dashboard.formatting import DASH
@@ -764,6 +764,13 @@ def test_funnels_page_shows_each_funnels_last_30_days(
         f"/sites/{traffic.key}/persons?funnel={funnel.id}&amp;stage=response&amp;status=reached"
         in html
     )
+    # The report opened from the card reuses the summary's result.
+    cache = current_app.extensions["dashboard_report_cache"]
+    hits = cache.hits
+    assert stage_persons(logged_in.get(f"/sites/{traffic.key}/report").data.decode()) == [
+        5, 3, 2, 1
+    ]  # fmt: skip
+    assert cache.hits == hits + 1
     # Opened as a page (a copied link), it is the funnel's report rather than a fragment.
     opened = logged_in.get(url, headers={"Sec-Fetch-Dest": "document"})
     assert opened.status_code == 302
