@@ -122,6 +122,7 @@ def test_tokens_are_shown_once_and_can_be_revoked(logged_in: FlaskClient) -> Non
     assert accounts.user_for_token(db.session, plain) is not None
     again = logged_in.get("/settings").data.decode()
     assert plain not in again
+    assert 'href="/api/openapi.json">OpenAPI document</a>' in again  # what the token opens
     token_id = db.session.scalars(select(ApiToken)).one().id
     assert logged_in.post(f"/settings/tokens/{token_id}/revoke").status_code == 302
     assert accounts.user_for_token(db.session, plain) is None
