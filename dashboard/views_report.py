@@ -478,6 +478,7 @@ def persons_exits(site_key: str) -> ResponseReturnValue:
 PERSON_COLUMNS = (
     ("first_seen", "First seen"),
     ("last_stage", "Furthest stage"),
+    ("sale_value", "Sale value"),
     ("exit_page", "Last page"),
     ("campaign", "Campaign"),
     ("keyword", "Keyword"),
@@ -497,6 +498,9 @@ def _person_columns(people: list[dict[str, Any]], breakdown: str = "") -> list[t
     if not people:
         return []
     columns = [(key, label) for key, label in PERSON_COLUMNS if key in people[0]]
+    if all(p.get("sale_value") is None for p in people):
+        # Nobody on this page converted: an empty column would only push the others right.
+        columns = [c for c in columns if c[0] != "sale_value"]
     if breakdown.startswith("prop.") and breakdown in people[0]:
         label = dict(report_args.BREAKDOWNS).get(breakdown, breakdown)
         columns.insert(2, (breakdown, label))

@@ -336,6 +336,28 @@ def test_csv_exports_neutralise_formulas(
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
 
 
+def test_persons_lists_show_what_converted_persons_spent(
+    logged_in: FlaskClient, traffic: Site
+) -> None:
+    base = f"/sites/{traffic.key}"
+    traffic.currency = "EUR"
+    db.session.commit()
+    html = logged_in.get(f"{base}/persons?stage=trace&status=reached").data.decode()
+    table = html[html.index('id="persons-table"') :]
+    header = re.findall(r'<th scope="col">([^<]+)</th>', table)
+    assert header[:4] == ["Person", "First seen", "Furthest stage", "Sale value"]
+    rows = re.findall(r"<tr>\s*<td><a [^>]*data-person>([^<]+)</a></td>(.*?)</tr>", table, re.S)
+    spent = {person: re.findall(r"<td>([^<]*)</td>", cells)[2] for person, cells in rows}
+    assert spent == {"a1": "40.00 EUR", "a2": "", "a3": "", "b1": "", "b2": ""}
+    # Nobody who dropped off after Trace converted: no empty column for them.
+    dropped = logged_in.get(f"{base}/persons?stage=trace&status=dropped").data.decode()
+    assert "Sale value" not in dropped and "data-person>a3<" in dropped
+    rows_csv = list(csv.reader(io.StringIO(
+        logged_in.get(f"{base}/persons.csv?stage=sale&status=reached").data.decode()
+    )))  # fmt: skip
+    assert rows_csv[1][rows_csv[0].index("sale_value")] == "40.0"
+
+
 def test_drill_down_and_journey(logged_in: FlaskClient, traffic: Site) -> None:
     base = f"/sites/{traffic.key}"
     html = logged_in.get(f"{base}/persons?stage=response&status=dropped").data.decode()

@@ -299,7 +299,8 @@ def test_persons_lists_match_oracle(
     segment: tuple[str, str] | None,
 ) -> None:
     """The drill-down behind every figure: who reached, dropped at or skipped each stage,
-    with their last stage, stage time, first event and attribution, exactly as the oracle."""
+    with their last stage, stage time, first event, sale value and attribution, exactly as
+    the oracle."""
     site = SimpleNamespace(key=f"op{uuid.uuid4().hex[:12]}", timezone="UTC")
     rows = [{**e, "site_id": site.key} for e in events]
     load(store, rows)
@@ -342,6 +343,10 @@ def test_persons_lists_match_oracle(
                 assert p["first_seen"] == iso_ms(o.first_t), where
                 if status != "skipped":
                     assert p["reached_at"] == iso_ms(o.tk[k]), where
+                # What a converted person spent: the value on the event that filled the
+                # last stage (the pipeline's sale value); None for everyone else.
+                converted = o.hit[n - 1]
+                assert p["sale_value"] == (o.sale_value if converted else None), where
                 if status == "dropped":
                     want_exit = oracle.exit_path(events_of[p["id"]], o, k, d["window"])
                     assert p["exit_page"] == want_exit, f"{where} person={p['id']}"

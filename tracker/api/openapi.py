@@ -315,8 +315,18 @@ PERSONS = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["id"],
-                "properties": {"id": {"type": "string"}},
+                "required": ["id", "first_seen", "last_stage", "sale_value"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "first_seen": {"type": "string"},
+                    "last_stage": {"type": "string", "nullable": True},
+                    "reached_at": {"type": "string", "nullable": True},
+                    "sale_value": {
+                        **_NUM,
+                        "description": "What a person who reached the last stage spent (the "
+                        "value on the event that filled it); null for the others.",
+                    },
+                },
             },
         },
         "range": _RANGE,

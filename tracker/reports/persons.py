@@ -66,14 +66,16 @@ def funnel_persons(
     params = Params()
     # The page itself needs the breakdown only to select a segment; the attributes of its
     # persons (a property breakdown's value included) come from the second pass.
+    # `values`: what each person who reached the last stage spent (the pipeline's sale value).
     plan = site_plan(
-        store, site.key, definition, query.totals_only(), params, identities=identities
-    )
+        store, site.key, definition, query.totals_only(), params, identities=identities,
+        values=True,
+    )  # fmt: skip
     p_limit = params.add(per_page, "UInt32")
     p_offset = params.add((page - 1) * per_page, "UInt64")
     sql = f"""
         SELECT person, first_ms, arrayLastIndex(x -> x = 1, hit) AS last, tk[{k}] AS at,
-            count() OVER () AS total
+            count() OVER () AS total, sale_value
         FROM ({plan.sql})
         WHERE in_funnel AND ({condition})
         ORDER BY first_ms, person
@@ -98,13 +100,15 @@ def funnel_persons(
     # A property breakdown's value is one more attribute of each person (e.g. the product).
     fields = _person_fields(query)
     persons = []
-    for person, first_ms, last, at, _ in rows:
+    for person, first_ms, last, at, _, sale_value in rows:
         attrs = attributes.get(str(person), ("",) * len(fields))
         item: dict[str, Any] = {
             "id": person,
             "first_seen": iso(int(first_ms)),
             "last_stage": keys[last - 1] if last else None,
             "reached_at": iso(int(at)) if status != "skipped" and at else None,
+            # The value of the event that filled the last stage; None: not converted.
+            "sale_value": float(sale_value) if last == len(keys) else None,
         }
         if status == "dropped":
             item["exit_page"] = exits.get(str(person))
