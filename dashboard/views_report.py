@@ -295,7 +295,8 @@ def funnel_summary(site_key: str, funnel_id: int) -> ResponseReturnValue:
     site = site_or_404(site_key)
     args = MultiDict({"funnel": str(funnel_id)})
     funnel, _ = _pick_funnel(site, args)
-    assert funnel is not None  # _pick_funnel answers 404 otherwise
+    if funnel is None:  # (_pick_funnel answers 404 itself for an unknown id)
+        abort(404)
     if request.headers.get("Sec-Fetch-Dest") == "document":
         return redirect(url_for("dashboard.report", site_key=site.key, funnel=funnel.id))
     store = store_of(current_app)
