@@ -65,8 +65,18 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
             "schema": schema or {"type": "string"}}  # fmt: skip
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+def error_response(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A response with the API's JSON error body (`Error`: {error, detail})."""
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_error = error_response
 
 
 def _ok(schema: dict[str, Any], description: str = "OK.") -> dict[str, Any]:
