@@ -13,6 +13,7 @@ from flask import Flask
 from tracker.api import funnels as _funnels  # noqa: F401
 from tracker.api import imports as _imports  # noqa: F401
 from tracker.api import persons as _persons  # noqa: F401
+from tracker.api import sites as _sites  # noqa: F401
 from tracker.api.auth import bp
 from tracker.api.errors import register_error_handlers
 

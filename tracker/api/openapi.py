@@ -423,6 +423,26 @@ VALUES = {
         },
     },
 }
+SITE_SCHEMA = {
+    "type": "object",
+    "required": ["key", "name", "domains", "timezone", "currency", "funnels"],
+    "properties": {
+        "key": {"type": "string", "description": "The {site} of every other resource."},
+        "name": {"type": "string"},
+        "domains": {"type": "array", "items": {"type": "string"},
+                    "description": "Hosts allowed to send events; empty: any."},
+        "timezone": {"type": "string"},
+        "currency": {"type": "string", "nullable": True},
+        "retention_days": {"type": "integer", "nullable": True,
+                           "description": "Days events are kept; null: for ever."},
+        "created_at": {"type": "string", "nullable": True},
+        "funnels": {
+            "type": "array",
+            "items": {"type": "object", "required": ["id", "name"],
+                      "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
+        },
+    },
+}  # fmt: skip
 ERASED = {
     "type": "object",
     "required": ["person", "visitors", "events", "erased"],
@@ -495,6 +515,14 @@ def paths() -> dict[str, Any]:
     funnel = [SITE, FUNNEL_ID]
     report = [*funnel, *REPORT_PARAMS]
     return {
+        "/api/v1/sites": {
+            "get": _get("The sites this token's user may read (admins: every site).", [],
+                        _ok({"type": "object", "required": ["sites"],
+                             "properties": {"sites": {"type": "array",
+                                                      "items": _ref("Site")}}}),
+                        {"401": _COMMON["401"]}),
+        },
+        V1: {"get": _get("One site: settings and funnels.", [SITE], _ok(_ref("Site")), _COMMON)},
         f"{V1}/funnels": {
             "get": _get("The site's funnels.", [SITE],
                         _ok({"type": "object", "required": ["funnels"],
@@ -622,6 +650,7 @@ def paths() -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, Any] = {
+    "Site": SITE_SCHEMA,
     "Condition": CONDITION,
     "Rule": RULE,
     "Stage": STAGE,
