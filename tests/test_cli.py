@@ -13,6 +13,7 @@ COMMANDS = [
     "migrate",
     "create-user",
     "create-site",
+    "sites",
     "create-token",
     "create-link",
     "demo",
@@ -94,6 +95,7 @@ def test_user_site_and_token_round_trip(runner: FlaskCliRunner) -> None:
         (["create-site", "--name", "X", "--currency", "euro"], "three-letter ISO 4217"),
         (["create-site", "--name", "X", "--owner", "ghost@x.example"], "no user"),
         (["create-token", "--email", "ghost@x.example"], "no user"),
+        (["export", "--site", "ghost"], "no site with key 'ghost' (`funnel sites` lists them)"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(
@@ -103,6 +105,30 @@ def test_bad_input_is_one_line_and_non_zero(
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_sites_lists_keys_settings_and_funnels(runner: FlaskCliRunner) -> None:
+    import json
+
+    empty = runner.invoke(main, ["sites"])
+    assert empty.exit_code == 0 and "No sites yet" in empty.output
+    for name, domain in (("Zoo shop", "zoo.example"), ("Art shop", "")):
+        args = ["create-site", "--name", name, "--key", name.split()[0].lower()]
+        result = runner.invoke(main, args + (["--domain", domain] if domain else []))
+        assert result.exit_code == 0, result.output
+    table = runner.invoke(main, ["sites"]).output.splitlines()
+    assert table[0].split() == ["KEY", "NAME", "TIME", "ZONE", "DOMAINS", "FUNNELS"]
+    # By name; every column starts where its header does.
+    assert [line.split()[0] for line in table[1:]] == ["art", "zoo"]
+    start = table[0].index("DOMAINS")
+    assert table[1][start:].startswith("any ") and table[2][start:].startswith("zoo.example ")
+    assert table[2].endswith(": Trace to sale")
+    listed = json.loads(runner.invoke(main, ["sites", "--json"]).output)["sites"]
+    assert [(s["key"], s["name"], s["domains"]) for s in listed] == [
+        ("art", "Art shop", []),
+        ("zoo", "Zoo shop", ["zoo.example"]),
+    ]
+    assert [f["name"] for f in listed[1]["funnels"]] == ["Trace to sale"]
 
 
 def test_duplicate_user_is_refused(runner: FlaskCliRunner) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from tracker.models import ApiToken, Membership, Site, User, hash_token
+from tracker.models import ApiToken, Funnel, Membership, Site, User, hash_token
 
 ROLES = ("admin", "marketer")
 TOKEN_PREFIX = "ft_"  # noqa: S105 - a marker, not a secret
@@ -183,6 +184,24 @@ def can_access(session: Session, user: User, site: Site) -> bool:
         )
         is not None
     )
+
+
+def site_to_dict(session: Session, site: Site) -> dict[str, Any]:
+    """A site's settings and its funnels (ids and names), as the API and `funnel sites` give
+    them."""
+    # Queried, not the relationship: a collection loaded earlier in the session would miss a
+    # funnel added since by id (a new site's template funnel is).
+    funnels = session.scalars(select(Funnel).where(Funnel.site_id == site.id).order_by(Funnel.id))
+    return {
+        "key": site.key,
+        "name": site.name,
+        "domains": list(site.domains or []),
+        "timezone": site.timezone,
+        "currency": site.currency or None,
+        "retention_days": site.retention_days or None,  # None: events are kept for ever
+        "created_at": site.created_at.isoformat() + "Z" if site.created_at else None,
+        "funnels": [{"id": f.id, "name": f.name} for f in funnels],
+    }
 
 
 def site_by_key(session: Session, key: str) -> Site | None:

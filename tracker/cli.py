@@ -57,7 +57,7 @@ def _site(key: str) -> Site:
 
     site = accounts.site_by_key(db.session, key)
     if site is None:
-        raise AccountError(f"no site with key {key!r}")
+        raise AccountError(f"no site with key {key!r} (`funnel sites` lists them)")
     return site
 
 
@@ -212,6 +212,45 @@ def create_site(
         click.echo(f"Created site {site.name!r} with key {site.key}")
         click.echo("Paste this into every page, before </head>:")
         click.echo(accounts.embed_snippet(url, site))
+
+
+@main.command("sites")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+@friendly_errors
+def sites(as_json: bool) -> None:
+    """List the sites: key (for --site and the API), name, time zone, domains, funnels."""
+    import json
+
+    from sqlalchemy import select
+
+    from tracker import accounts
+    from tracker.configdb import db
+    from tracker.models import Site
+
+    with _app().app_context():
+        found = db.session.scalars(select(Site).order_by(Site.name)).all()
+        items = [accounts.site_to_dict(db.session, site) for site in found]
+    if as_json:
+        click.echo(json.dumps({"sites": items}, indent=2))
+        return
+    if not items:
+        click.echo("No sites yet: create one with `funnel create-site --name NAME`.")
+        return
+    rows = [
+        (
+            item["key"],
+            item["name"],
+            item["timezone"],
+            ", ".join(item["domains"]) or "any",
+            ", ".join(f"{f['id']}: {f['name']}" for f in item["funnels"]) or "none",
+        )
+        for item in items
+    ]
+    header = ("KEY", "NAME", "TIME ZONE", "DOMAINS", "FUNNELS")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]))
 
 
 @main.command("create-token")
