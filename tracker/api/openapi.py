@@ -461,7 +461,7 @@ _INLINE_BODY = {
     "content": {
         "application/json": {
             "schema": {
-                "oneOf": [
+                "anyOf": [
                     _ref("Definition"),
                     {
                         "type": "object",
