@@ -72,6 +72,16 @@ def site_or_404(site_key: str) -> Site:
     return site
 
 
+def funnel_or_404(site: Site, funnel_id: int) -> Any:
+    """The site's funnel with this id; 404 otherwise (the site is checked by the caller)."""
+    from tracker import funnels  # the stage engine is optional at import time
+
+    funnel = funnels.get_funnel(db.session, site, funnel_id)
+    if funnel is None:
+        abort(404)
+    return funnel
+
+
 def admin_required(func: F) -> F:
     @wraps(func)
     @login_required

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
 from dashboard import editor_form
-from dashboard.access import site_or_404
+from dashboard.access import funnel_or_404, site_or_404
 from dashboard.blueprint import bp
 from tracker.app import store_of
 from tracker.configdb import db
@@ -51,14 +51,6 @@ def create_funnel(site_key: str) -> ResponseReturnValue:
     db.session.commit()
     flash("Funnel created from the trace → response → engagement → sale template.", "ok")
     return redirect(url_for("dashboard.edit_funnel", site_key=site.key, funnel_id=funnel.id))
-
-
-def _funnel_or_404(site: Site, funnel_id: int) -> Any:
-    funnel_service, _ = _engine()
-    funnel = funnel_service.get_funnel(db.session, site, funnel_id)
-    if funnel is None:
-        abort(404)
-    return funnel
 
 
 def _draft_from_funnel(funnel: Any) -> dict[str, Any]:
@@ -166,7 +158,7 @@ def _render_editor(
 def show_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
     """A funnel's own URL (as in the API) opens its report."""
     site = site_or_404(site_key)
-    _funnel_or_404(site, funnel_id)
+    funnel_or_404(site, funnel_id)
     return redirect(url_for("dashboard.report", site_key=site.key, funnel=funnel_id))
 
 
@@ -174,7 +166,7 @@ def show_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
 @login_required
 def edit_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
     site = site_or_404(site_key)
-    funnel = _funnel_or_404(site, funnel_id)
+    funnel = funnel_or_404(site, funnel_id)
     if request.method == "GET":
         return _render_editor(site, funnel, _draft_from_funnel(funnel), {})
 
@@ -202,7 +194,7 @@ def edit_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
 @login_required
 def duplicate_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
     site = site_or_404(site_key)
-    _funnel_or_404(site, funnel_id)
+    funnel_or_404(site, funnel_id)
     funnel_service, _ = _engine()
     copy = funnel_service.duplicate_funnel(db.session, site, funnel_id)
     db.session.commit()
@@ -214,7 +206,7 @@ def duplicate_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
 @login_required
 def delete_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
     site = site_or_404(site_key)
-    _funnel_or_404(site, funnel_id)
+    funnel_or_404(site, funnel_id)
     funnel_service, _ = _engine()
     funnel_service.delete_funnel(db.session, site, funnel_id)
     db.session.commit()

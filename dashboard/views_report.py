@@ -25,7 +25,7 @@ from markupsafe import escape
 from werkzeug.datastructures import MultiDict
 
 from dashboard import charts, recent, report_args
-from dashboard.access import site_or_404
+from dashboard.access import funnel_or_404, site_or_404
 from dashboard.blueprint import bp
 from dashboard.report_cache import ReportCache
 from tracker import reports
@@ -75,6 +75,18 @@ def _cached(
     # The currency is part of what the pipeline returns: a change must not show stale labels.
     key = ReportCache.key(name, site.key, site.currency, version, definition, query, extra)
     return lambda: copy.deepcopy(cache.get_or_compute(key, call))
+
+
+def _report_call(
+    site: Site, version: int, definition: dict[str, Any], query: Any
+) -> Callable[[], Any]:
+    """The funnel report through the cache: the report page and the funnels page's summaries
+    share its entries, so opening a report from its summary is a hit."""
+    store = store_of(current_app)
+    return _cached(
+        "report", site, version, definition, query,
+        call=partial(reports.funnel_report, store, site, definition, query),
+    )  # fmt: skip
 
 
 def _site_and_funnel(site_key: str) -> tuple[Site, MultiDict[str, str], Funnel]:
@@ -184,14 +196,9 @@ def report(site_key: str) -> ResponseReturnValue:
     definition = _definition(funnel)
     context["definition"] = definition
     version = ReportCache.data_version(store, site)
-    calls: dict[str, Callable[[], Any]] = {
-        "report": _cached(
-            "report", site, version, definition, query,
-            call=partial(reports.funnel_report, store, site, definition, query),
-        )
-    }  # fmt: skip
+    calls: dict[str, Callable[[], Any]] = {"report": _report_call(site, version, definition, query)}
     # The page waits only for the funnel; trends and the pipeline load into it afterwards
-    # (report.js), unless asked for inline (no JavaScript, or a test).
+    # (common.js), unless asked for inline (no JavaScript, or a test).
     context["inline_panels"] = request.args.get("panels") == "inline"
     if context["inline_panels"]:
         calls.update(_panel_calls(site, args, definition, version))
@@ -293,22 +300,16 @@ def funnel_summary(site_key: str, funnel_id: int) -> ResponseReturnValue:
     """A funnel's last 30 days as an HTML fragment for its card on the funnels page: the
     same service call (and cache entry) as the report opened without arguments."""
     site = site_or_404(site_key)
-    args = MultiDict({"funnel": str(funnel_id)})
-    funnel, _ = _pick_funnel(site, args)
-    if funnel is None:  # (_pick_funnel answers 404 itself for an unknown id)
-        abort(404)
+    funnel = funnel_or_404(site, funnel_id)
     if request.headers.get("Sec-Fetch-Dest") == "document":
         return redirect(url_for("dashboard.report", site_key=site.key, funnel=funnel.id))
-    store = store_of(current_app)
+    args = MultiDict({"funnel": str(funnel.id)})  # what the persons links carry
     definition = _definition(funnel)
     query = _query(site, args)
     # A store outage is the blueprint's 503; the page's loader then says the figures could
     # not be loaded, and the card itself still works.
-    version = ReportCache.data_version(store, site)
-    report = _cached(
-        "report", site, version, definition, query,
-        call=partial(reports.funnel_report, store, site, definition, query),
-    )()  # fmt: skip
+    version = ReportCache.data_version(store_of(current_app), site)
+    report = _report_call(site, version, definition, query)()
     return render_template(
         "_funnel_summary.html",
         site=site,
