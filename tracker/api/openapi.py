@@ -76,22 +76,19 @@ def error_response(description: str, headers: dict[str, Any] | None = None) -> d
     return response
 
 
-_error = error_response
-
-
 def _ok(schema: dict[str, Any], description: str = "OK.") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 _CSV = {"description": "CSV file.", "content": {"text/csv": {"schema": {"type": "string"}}}}
 _COMMON = {
-    "401": _error("Missing, unknown or revoked API token."),
-    "404": _error("No such site or funnel for this token."),
+    "401": error_response("Missing, unknown or revoked API token."),
+    "404": error_response("No such site or funnel for this token."),
 }
 _REPORT_ERRORS = {
     **_COMMON,
-    "400": _error("invalid_query (a bad parameter, with the reason) or invalid_pattern."),
-    "503": _error("ClickHouse unavailable."),
+    "400": error_response("invalid_query (a bad parameter, with the reason) or invalid_pattern."),
+    "503": error_response("ClickHouse unavailable."),
 }
 
 # The report's query arguments, shared by every report-shaped endpoint.
@@ -640,9 +637,9 @@ def paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": _ok(_ref("Erased")),
-                    "400": _error("invalid_query or invalid_person."),
+                    "400": error_response("invalid_query or invalid_person."),
                     **_COMMON,
-                    "503": _error("spool_pending: earlier events could not be stored first."),
+                    "503": error_response("spool_pending: earlier events could not be stored."),
                 },
             }
         },
