@@ -31,7 +31,7 @@ from dashboard.access import load_user
 from dashboard.blueprint import bp
 from dashboard.report_cache import ReportCache
 from dashboard.security import LoginLimiter, add_security_headers
-from tracker.clickhouse import StoreUnavailableError
+from tracker.clickhouse import StoreUnavailableError, is_timeout
 
 # Blueprints that authenticate otherwise (site keys, bearer tokens): no CSRF there.
 _CSRF_EXEMPT = (("tracker.collector", "blueprints"), ("tracker.api.auth", "bp"))
@@ -136,7 +136,7 @@ def _error_page(code: int, title: str, detail: str) -> ResponseReturnValue:
 def _store_error(exc: ClickHouseError) -> ResponseReturnValue:
     # A report too heavy for the query time limit (or a store outage) is explained, not a
     # bare 500: the marketer can narrow the range or filters and retry.
-    if "TIMEOUT_EXCEEDED" in str(exc):
+    if is_timeout(exc):
         limit = current_app.config["FUNNEL_SETTINGS"].query_timeout
         return _error_page(
             503,

@@ -9,6 +9,7 @@ readonly setting can leak into the handle after an error.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
 from clickhouse_connect.driver.query import QueryResult
 
 from tracker.datadir_lock import DataDirLock
@@ -25,6 +27,29 @@ from tracker.settings import Settings
 
 class StoreUnavailableError(RuntimeError):
     """ClickHouse cannot be reached or refused the operation."""
+
+
+_SERVER_SAYS = re.compile(r"server response: (.*?)(?: \(for url [^)]*\))?$", re.DOTALL)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """The statement ran past FUNNEL_QUERY_TIMEOUT (max_execution_time)."""
+    return "TIMEOUT_EXCEEDED" in str(exc)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line on why ClickHouse failed: the server's own message, or the innermost network
+    error (connection refused, a timeout), without the HTTP client's retry narrative."""
+    text = str(exc)
+    said = _SERVER_SAYS.search(text)
+    if said:
+        text = said.group(1)
+    else:
+        root, depth = exc, 0
+        while root.__cause__ is not None and depth < 10:
+            root, depth = root.__cause__, depth + 1
+        text = str(root) or type(root).__name__
+    return text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
 
 
 class Store:
@@ -69,7 +94,7 @@ class Store:
                 return clickhouse_connect.get_client(dsn=self.dsn, settings=settings, **extra)
             except Exception as exc:
                 raise StoreUnavailableError(
-                    f"cannot open ClickHouse at {self._safe_dsn()}: {exc}"
+                    f"cannot open ClickHouse at {self._safe_dsn()}: {describe_error(exc)}"
                 ) from exc
 
     def _handle(self, kind: str) -> Client:
@@ -103,6 +128,17 @@ class Store:
             return f"events_local ON CLUSTER '{self.cluster}'"
         return "events"
 
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """A server that cannot be reached (refused, reset, timed out) is an outage to report
+        or wait out, not an error in the statement: StoreUnavailableError says so."""
+        try:
+            yield
+        except OperationalError as exc:
+            raise StoreUnavailableError(
+                f"ClickHouse at {self._safe_dsn()} is not answering: {describe_error(exc)}"
+            ) from exc
+
     # -- operations ----------------------------------------------------------------
 
     def query(
@@ -112,16 +148,20 @@ class Store:
         settings: Mapping[str, Any] | None = None,
     ) -> QueryResult:
         """A read-only report query with bound parameters."""
-        return self.reader.query(
-            sql, parameters=dict(parameters or {}), settings=dict(settings) if settings else None
-        )
+        with self._reaching():
+            return self.reader.query(
+                sql,
+                parameters=dict(parameters or {}),
+                settings=dict(settings) if settings else None,
+            )
 
     def raw(
         self, sql: str, parameters: Mapping[str, Any] | None = None, fmt: str = "TSVRaw"
     ) -> bytes:
         """A read-only query's output as ClickHouse formats it: for results that go out as
         they are (an export), with no conversion to Python values in between."""
-        return self.reader.raw_query(sql, parameters=dict(parameters or {}), fmt=fmt)
+        with self._reaching():
+            return self.reader.raw_query(sql, parameters=dict(parameters or {}), fmt=fmt)
 
     def rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in self.query(sql, parameters).result_rows]
@@ -132,7 +172,8 @@ class Store:
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """DDL or a write statement, on the writer handle."""
-        return self.writer.command(sql, parameters=dict(parameters or {}))
+        with self._reaching():
+            return self.writer.command(sql, parameters=dict(parameters or {}))
 
     def insert(
         self,
@@ -152,18 +193,19 @@ class Store:
         if dedup_token:
             # Replaying the same batch with the same token is a no-op in ClickHouse.
             settings["insert_deduplication_token"] = dedup_token
-        self.writer.insert(
-            table,
-            [tuple(r) for r in rows],
-            column_names=list(column_names),
-            settings=settings or None,
-        )
+        with self._reaching():
+            self.writer.insert(
+                table,
+                [tuple(r) for r in rows],
+                column_names=list(column_names),
+                settings=settings or None,
+            )
 
     def ping(self) -> tuple[bool, str]:
         try:
             self.reader.query("SELECT 1")
         except Exception as exc:
-            return False, f"clickhouse: {exc}".splitlines()[0][:300]
+            return False, f"clickhouse: {describe_error(exc)}"
         return True, "ok"
 
     @contextmanager

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from tracker import quarantine
-from tracker.clickhouse import Store, StoreUnavailableError
+from tracker.clickhouse import Store, StoreUnavailableError, describe_error
 from tracker.spool import (
     SYNC_INTERVAL,
     Batch,
@@ -361,8 +361,8 @@ def insert_raw(store: Store, payload: bytes, token: str) -> None:
         raise
     except Exception as exc:
         if _is_data_error(exc):
-            raise ClickHouseRejectedError(str(exc).splitlines()[0][:500]) from exc
-        raise StoreUnavailableError(str(exc).splitlines()[0][:500]) from exc
+            raise ClickHouseRejectedError(describe_error(exc)) from exc
+        raise StoreUnavailableError(describe_error(exc)) from exc
 
 
 def _noop_observe(seconds: float, rows: int) -> None:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+from tracker.clickhouse import StoreUnavailableError, is_timeout
+
+RETRY_AFTER_S = 5
 
 
 class ApiError(Exception):
@@ -28,8 +33,34 @@ def register_error_handlers(bp: Blueprint) -> None:
     def _api_error(exc: ApiError) -> tuple[Response, int]:
         return error_response(exc.status, exc.error, exc.detail)
 
+    # An outage of the event store, or a query past its time limit, is a 503 with a reason and
+    # a retry hint, as the OpenAPI document says, never a bare 500.
+    @bp.errorhandler(StoreUnavailableError)
+    def _store_down(exc: StoreUnavailableError) -> tuple[Response, int]:
+        current_app.logger.warning("store unavailable on %s: %s", request.path, exc)
+        return _unavailable("ClickHouse is not answering; try again in a moment.")
+
+    @bp.errorhandler(ClickHouseError)
+    def _store_error(exc: ClickHouseError) -> tuple[Response, int]:
+        if is_timeout(exc):
+            limit = current_app.config["FUNNEL_SETTINGS"].query_timeout
+            return error_response(
+                503,
+                "query_timeout",
+                f"the query ran longer than the {limit} s limit (FUNNEL_QUERY_TIMEOUT); "
+                "choose a shorter date range or fewer breakdown values",
+            )
+        current_app.logger.exception("ClickHouse error on %s", request.path)
+        return _unavailable("ClickHouse could not answer; try again in a moment.")
+
     @bp.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
         code = exc.code or 500
         name = (exc.name or "error").lower().replace(" ", "_")
         return error_response(code, name, exc.description)
+
+
+def _unavailable(detail: str) -> tuple[Response, int]:
+    response, status = error_response(503, "clickhouse_unavailable", detail)
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response, status

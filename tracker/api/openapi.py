@@ -88,7 +88,11 @@ _COMMON = {
 _REPORT_ERRORS = {
     **_COMMON,
     "400": error_response("invalid_query (a bad parameter, with the reason) or invalid_pattern."),
-    "503": error_response("ClickHouse unavailable."),
+    "503": error_response(
+        "clickhouse_unavailable (the event store is not answering; retry after Retry-After "
+        "seconds) or query_timeout (past FUNNEL_QUERY_TIMEOUT: narrow the range).",
+        {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+    ),
 }
 
 # The report's query arguments, shared by every report-shaped endpoint.
@@ -639,7 +643,10 @@ def paths() -> dict[str, Any]:
                     "200": _ok(_ref("Erased")),
                     "400": error_response("invalid_query or invalid_person."),
                     **_COMMON,
-                    "503": error_response("spool_pending: earlier events could not be stored."),
+                    "503": error_response(
+                        "spool_pending (earlier events could not be stored) or "
+                        "clickhouse_unavailable."
+                    ),
                 },
             }
         },
