@@ -93,7 +93,7 @@ def init_app(app: Flask) -> None:
     _exempt_non_browser(csrf)
 
     app.extensions["dashboard_login_limiter"] = LoginLimiter(
-        max_failures=app.config["DASHBOARD_LOGIN_MAX_FAILURES"]
+        app.config["SECRET_KEY"], max_failures=app.config["DASHBOARD_LOGIN_MAX_FAILURES"]
     )
     app.extensions["dashboard_report_cache"] = ReportCache()
     app.register_blueprint(bp)

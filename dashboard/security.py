@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+import hashlib
+import hmac
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Response
+from sqlalchemy import delete, func, select
+
+from tracker.configdb import db
+from tracker.models import LoginFailure, utcnow
 
 # Scripts and styles come only from our own static files: no inline code, no CDN.
 CSP = "; ".join(
@@ -55,40 +59,43 @@ def safe_next(target: str | None, default: str) -> str:
 class LoginLimiter:
     """Failed logins per client address and per email in a sliding window.
 
-    In memory and per process: enough to stop online password guessing against one server;
-    several hosts each apply their own limit.
+    Counted in the config database, so every gunicorn worker and every host behind a load
+    balancer applies one limit (in each process's memory, N workers allowed N times the
+    guesses). Keys are stored as HMACs under the instance's secret key.
     """
 
-    def __init__(self, max_failures: int = 10, window_seconds: float = 900.0) -> None:
+    def __init__(self, secret: str, max_failures: int = 10, window_seconds: float = 900.0) -> None:
+        self.secret = secret.encode()
         self.max_failures = max_failures
-        self.window = window_seconds
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.window = timedelta(seconds=window_seconds)
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
+    def _digest(self, key: str) -> str:
+        return hmac.new(self.secret, key.encode(), hashlib.sha256).hexdigest()
 
     def retry_after(self, *keys: str) -> int:
         """Seconds to wait when any key is over the limit, else 0."""
-        now = time.monotonic()
-        with self._lock:
-            waits = []
-            for key in keys:
-                times = self._recent(key, now)
-                if len(times) >= self.max_failures:
-                    waits.append(int(times[0] + self.window - now) + 1)
-            return max(waits, default=0)
+        now = utcnow()
+        waits = []
+        for key in keys:
+            count, oldest = db.session.execute(
+                select(func.count(), func.min(LoginFailure.at)).where(
+                    LoginFailure.key == self._digest(key), LoginFailure.at > now - self.window
+                )
+            ).one()
+            if count >= self.max_failures and oldest is not None:
+                # Until the oldest failure in the window expires and frees one attempt.
+                waits.append(int((oldest + self.window - now).total_seconds()) + 1)
+        return max(waits, default=0)
 
     def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._recent(key, now).append(now)
+        now = utcnow()
+        session = db.session
+        session.add_all(LoginFailure(key=self._digest(key), at=now) for key in keys)
+        # Failures that no longer count go, so the table stays as small as the window.
+        session.execute(delete(LoginFailure).where(LoginFailure.at <= now - self.window))
+        session.commit()
 
     def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+        digests = [self._digest(key) for key in keys]
+        db.session.execute(delete(LoginFailure).where(LoginFailure.key.in_(digests)))
+        db.session.commit()

@@ -187,6 +187,18 @@ class DailySalt(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class LoginFailure(Base):
+    """A failed dashboard login under one limiter key (client address or email), kept while it
+    counts: in the config database, every worker and host applies the same limit. The key is
+    an HMAC under the instance's secret key, so the table holds no address and no email."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 class Setting(Base):
     """Small instance-wide key/value settings edited from the dashboard."""
 
@@ -201,6 +213,7 @@ __all__ = [
     "Base",
     "DailySalt",
     "Funnel",
+    "LoginFailure",
     "Membership",
     "Setting",
     "Site",

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from dash_helpers import PASSWORD, csrf_token_from, login
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from tracker import accounts, create_app
 from tracker.configdb import db, upgrade
-from tracker.models import Site, User
+from tracker.models import LoginFailure, Site, User
 
 
 def test_pages_need_login(client: FlaskClient) -> None:
@@ -76,6 +77,41 @@ def test_login_rate_limit(app: Flask, client: FlaskClient, marketer: User) -> No
     response = login(client, marketer.email, PASSWORD)  # even the right password waits
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
+
+
+def test_login_limit_is_shared_by_every_serving_process(
+    app: Flask, client: FlaskClient, marketer: User
+) -> None:
+    """Two apps on one config database stand for two gunicorn workers (or hosts): guesses
+    spread over both still meet one limit, and the table keeps neither email nor address."""
+    other_app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False})
+    other = other_app.test_client()
+    limit = app.config["DASHBOARD_LOGIN_MAX_FAILURES"]
+    for attempt in range(limit):
+        target = client if attempt % 2 else other
+        assert login(target, marketer.email, "wrong-password").status_code == 401
+    assert login(client, marketer.email, PASSWORD).status_code == 429
+    assert login(other, marketer.email, PASSWORD).status_code == 429
+    keys = [row.key for row in db.session.scalars(select(LoginFailure))]
+    assert len(keys) == 2 * limit  # one per attempt for the address, one for the email
+    assert all(len(k) == 64 and marketer.email not in k and "127.0.0.1" not in k for k in keys)
+
+
+def test_login_failures_expire_and_a_success_clears_the_email(
+    app: Flask, client: FlaskClient, marketer: User
+) -> None:
+    limit = app.config["DASHBOARD_LOGIN_MAX_FAILURES"]
+    for _ in range(limit):
+        login(client, marketer.email, "wrong-password")
+    assert login(client, marketer.email, PASSWORD).status_code == 429
+    # Sixteen minutes later the failures no longer count, and the next failure deletes them.
+    db.session.execute(update(LoginFailure).values(at=LoginFailure.at - timedelta(minutes=16)))
+    db.session.commit()
+    assert login(client, marketer.email, "wrong-password").status_code == 401
+    assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 2
+    assert login(client, marketer.email, PASSWORD).status_code == 302
+    # The success forgave the email; the address keeps its one failure.
+    assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 1
 
 
 def test_logout_needs_post(client: FlaskClient, marketer: User) -> None:
