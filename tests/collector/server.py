@@ -9,7 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,91 @@ class Server:
                 return
             time.sleep(0.3)
         raise AssertionError("spool did not drain")
+
+
+class Load:
+    """A bounded load generator: a few threads posting batches of page views to
+    /api/collect until stopped, recording what was acknowledged (202).
+
+    `new_connections` opens one connection per request, so that every worker of a
+    multi-worker server gets some; `visitors` gives each batch a visitor id of its own
+    (else the collector derives one from the sender, `headers`)."""
+
+    def __init__(
+        self,
+        url: str,
+        site: str,
+        *,
+        threads: int = 3,
+        batch: int = 10,
+        headers: dict[str, str] | None = None,
+        new_connections: bool = False,
+        visitors: bool = False,
+    ) -> None:
+        self.url, self.site, self.batch = url, site, batch
+        self.headers = dict(headers or {})
+        if new_connections:
+            self.headers["Connection"] = "close"
+        self.new_connections, self.with_visitors = new_connections, visitors
+        self.acked: list[str] = []
+        self.visitors: set[str] = set()  # of acknowledged batches
+        self.attempted: set[str] = set()  # of every batch sent
+        self.errors = 0
+        self.statuses: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _events(self, visitor: str | None) -> list[dict[str, Any]]:
+        events = []
+        for i in range(self.batch):
+            event: dict[str, Any] = {
+                "id": str(uuid.uuid4()),
+                "type": "pageview",
+                "url": f"https://example.test/{i}",
+            }
+            if visitor:
+                event["visitor"] = visitor
+            events.append(event)
+        return events
+
+    def _run(self) -> None:
+        session = requests.Session()
+        while not self._stop.is_set():
+            visitor = "v-" + uuid.uuid4().hex[:12] if self.with_visitors else None
+            batch = self._events(visitor)
+            with self._lock:
+                self.attempted.add(visitor or "")
+            try:
+                resp = session.post(
+                    f"{self.url}/api/collect",
+                    json={"site": self.site, "events": batch},
+                    headers=self.headers,
+                    timeout=5,
+                )
+            except requests.RequestException:
+                with self._lock:
+                    self.errors += 1
+                session = requests.Session()
+                time.sleep(0.05)
+                continue
+            with self._lock:
+                self.statuses[resp.status_code] = self.statuses.get(resp.status_code, 0) + 1
+                if resp.status_code == 202:
+                    assert resp.json()["accepted"] == self.batch
+                    self.acked.extend(e["id"] for e in batch)
+                    self.visitors.add(visitor or "")
+            time.sleep(0.01 if self.new_connections else 0.002)
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
 
 
 COUNT_SCRIPT = """

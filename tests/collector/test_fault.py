@@ -4,15 +4,13 @@ separate server uses the documented PAUSE_WRITES flag file."""
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.collector.server import Server, funnel, rows_mentioning, stored_counts
+from tests.collector.server import Load, Server, funnel, rows_mentioning, stored_counts
 from tracker.writer import PAUSE_FLAG
 
 pytestmark = pytest.mark.slow
@@ -25,54 +23,10 @@ SITE = "faultsite"
 CLIENT_IP = "203.0.113.77"  # sent as X-Forwarded-For through one trusted proxy
 
 
-class Client:
-    """A bounded load generator: a few threads posting 10-event batches, recording 202s."""
-
-    def __init__(self, server: Server, threads: int = 3) -> None:
-        self.server = server
-        self.acked: list[str] = []
-        self.errors = 0
-        self.statuses: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def _run(self) -> None:
-        session = requests.Session()
-        while not self._stop.is_set():
-            batch = [
-                {"id": str(uuid.uuid4()), "type": "pageview", "url": "https://example.test/"}
-                for _ in range(10)
-            ]
-            try:
-                resp = session.post(
-                    f"{self.server.url}/api/collect",
-                    json={"site": SITE, "events": batch},
-                    headers={"User-Agent": UA, "X-Forwarded-For": CLIENT_IP},
-                    timeout=5,
-                )
-            except requests.RequestException:
-                with self._lock:
-                    self.errors += 1
-                session = requests.Session()
-                time.sleep(0.05)
-                continue
-            with self._lock:
-                self.statuses[resp.status_code] = self.statuses.get(resp.status_code, 0) + 1
-                if resp.status_code == 202:
-                    assert resp.json()["accepted"] == 10
-                    self.acked.extend(e["id"] for e in batch)
-            time.sleep(0.002)
-
-    def __enter__(self) -> Client:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=10)
+def load(server: Server, threads: int = 3) -> Load:
+    """10-event batches over keep-alive connections, from one client behind one proxy."""
+    headers = {"User-Agent": UA, "X-Forwarded-For": CLIENT_IP}
+    return Load(server.url, SITE, threads=threads, headers=headers)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +48,7 @@ def test_kill9_mid_stream_loses_and_duplicates_nothing(data_dir: Path) -> None:
     server = make_server(data_dir)
     server.start()
     try:
-        with Client(server) as client:
+        with load(server) as client:
             time.sleep(2.0)
             acked_before_kill = len(client.acked)
             server.kill9()
@@ -126,7 +80,7 @@ def test_outage_flag_keeps_sending_then_drains(data_dir: Path) -> None:
     server.start()
     flag = data_dir / "spool" / PAUSE_FLAG
     try:
-        with Client(server, threads=2) as client:
+        with load(server, threads=2) as client:
             time.sleep(0.5)
             flag.touch()
             time.sleep(2.5)

@@ -6,9 +6,7 @@ reports count what was collected."""
 from __future__ import annotations
 
 import re
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import clickhouse_connect
 import pytest
 import requests
 
-from tests.collector.server import Server, funnel
+from tests.collector.server import Load, Server, funnel
 from tests.server_mode.conftest import ClickHouseServer
 
 pytestmark = pytest.mark.slow
@@ -27,62 +25,6 @@ UA = (
     "Chrome/126.0.0.0 Safari/537.36"
 )
 _SLOT = re.compile(r"^(slot-\d+) \(([^)]*)\): (\d+) events waiting", re.MULTILINE)
-
-
-class Loader:
-    """A few threads posting 5-event batches of a new visitor each, one connection per
-    request so that every worker gets some; records what was acknowledged."""
-
-    def __init__(self, url: str, threads: int = 3) -> None:
-        self.url = url
-        self.acked: list[str] = []
-        self.visitors: set[str] = set()
-        self.attempted: set[str] = set()
-        self.statuses: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            visitor = "v-" + uuid.uuid4().hex[:12]
-            batch = [
-                {
-                    "id": str(uuid.uuid4()),
-                    "type": "pageview",
-                    "url": f"https://example.test/{i}",
-                    "visitor": visitor,
-                }
-                for i in range(5)
-            ]
-            with self._lock:
-                self.attempted.add(visitor)
-            try:
-                resp = requests.post(
-                    f"{self.url}/api/collect",
-                    json={"site": SITE, "events": batch},
-                    headers={"User-Agent": UA, "Connection": "close"},
-                    timeout=5,
-                )
-            except requests.RequestException:
-                time.sleep(0.05)
-                continue
-            with self._lock:
-                self.statuses[resp.status_code] = self.statuses.get(resp.status_code, 0) + 1
-                if resp.status_code == 202:
-                    self.acked.extend(e["id"] for e in batch)
-                    self.visitors.add(visitor)
-            time.sleep(0.01)
-
-    def __enter__(self) -> Loader:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=10)
 
 
 def spool_slots(env: dict[str, str]) -> dict[str, int]:
@@ -122,7 +64,11 @@ def test_workers_keep_every_event_through_outages(
         funnels = requests.get(f"{server.url}/api/v1/sites/{SITE}/funnels", headers=auth)
         fid = funnels.json()["funnels"][0]["id"]
         report_url = f"{server.url}/api/v1/sites/{SITE}/funnels/{fid}/report"
-        with Loader(server.url) as loader:
+        # 5-event batches, a new visitor each, one connection per request (both workers).
+        headers = {"User-Agent": UA}
+        with Load(
+            server.url, SITE, batch=5, headers=headers, new_connections=True, visitors=True
+        ) as loader:
             time.sleep(1.5)
             clickhouse.stop()  # the ClickHouse server goes away; collection goes on
             time.sleep(2.0)
