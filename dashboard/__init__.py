@@ -31,7 +31,7 @@ from dashboard.access import load_user
 from dashboard.blueprint import bp
 from dashboard.report_cache import ReportCache
 from dashboard.security import LoginLimiter, add_security_headers
-from tracker.clickhouse import StoreUnavailableError, is_timeout
+from tracker.clickhouse import StoreUnavailableError, timeout_advice
 
 # Blueprints that authenticate otherwise (site keys, bearer tokens): no CSRF there.
 _CSRF_EXEMPT = (("tracker.collector", "blueprints"), ("tracker.api.auth", "bp"))
@@ -136,14 +136,9 @@ def _error_page(code: int, title: str, detail: str) -> ResponseReturnValue:
 def _store_error(exc: ClickHouseError) -> ResponseReturnValue:
     # A report too heavy for the query time limit (or a store outage) is explained, not a
     # bare 500: the marketer can narrow the range or filters and retry.
-    if is_timeout(exc):
-        limit = current_app.config["FUNNEL_SETTINGS"].query_timeout
-        return _error_page(
-            503,
-            "The report took too long",
-            f"It ran longer than the {limit} s limit (FUNNEL_QUERY_TIMEOUT). Choose a "
-            "shorter date range or fewer breakdown values, then try again.",
-        )
+    advice = timeout_advice(exc, current_app.config["FUNNEL_SETTINGS"].query_timeout)
+    if advice:
+        return _error_page(503, "The report took too long", advice)
     current_app.logger.exception("ClickHouse error on %s", request.path)
     return _error_page(503, "The event store is not answering", "Try again in a moment.")
 

@@ -32,9 +32,15 @@ class StoreUnavailableError(RuntimeError):
 _SERVER_SAYS = re.compile(r"server response: (.*?)(?: \(for url [^)]*\))?$", re.DOTALL)
 
 
-def is_timeout(exc: BaseException) -> bool:
-    """The statement ran past FUNNEL_QUERY_TIMEOUT (max_execution_time)."""
-    return "TIMEOUT_EXCEEDED" in str(exc)
+def timeout_advice(exc: BaseException, limit: float) -> str | None:
+    """What to do when the statement ran past FUNNEL_QUERY_TIMEOUT (max_execution_time), for
+    the dashboard and the API alike; None for any other error."""
+    if "TIMEOUT_EXCEEDED" not in str(exc):
+        return None
+    return (
+        f"The query ran longer than the {limit} s limit (FUNNEL_QUERY_TIMEOUT). Choose a "
+        "shorter date range or fewer breakdown values, then try again."
+    )
 
 
 def describe_error(exc: BaseException) -> str:

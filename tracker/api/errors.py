@@ -8,7 +8,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from tracker.clickhouse import StoreUnavailableError, is_timeout
+from tracker.clickhouse import StoreUnavailableError, timeout_advice
 
 RETRY_AFTER_S = 5
 
@@ -42,14 +42,9 @@ def register_error_handlers(bp: Blueprint) -> None:
 
     @bp.errorhandler(ClickHouseError)
     def _store_error(exc: ClickHouseError) -> tuple[Response, int]:
-        if is_timeout(exc):
-            limit = current_app.config["FUNNEL_SETTINGS"].query_timeout
-            return error_response(
-                503,
-                "query_timeout",
-                f"the query ran longer than the {limit} s limit (FUNNEL_QUERY_TIMEOUT); "
-                "choose a shorter date range or fewer breakdown values",
-            )
+        advice = timeout_advice(exc, current_app.config["FUNNEL_SETTINGS"].query_timeout)
+        if advice:
+            return error_response(503, "query_timeout", advice)
         current_app.logger.exception("ClickHouse error on %s", request.path)
         return _unavailable("ClickHouse could not answer; try again in a moment.")
 
