@@ -53,6 +53,20 @@ def test_report_counts(logged_in: FlaskClient, traffic: Site) -> None:
     assert cells == ["0 s · 0 s", "5 min · 5 min", "10 min · 10 min", "15 min · 15 min"]
 
 
+def test_time_from_previous_shows_median_and_mean(
+    logged_in: FlaskClient, my_site: Site, store: Store
+) -> None:
+    events = journey_events(my_site.key, [{"id": f"g{n}", "depth": 2} for n in range(3)])
+    clicks = [e for e in events if e["type"] == "click"]
+    for click, gap in zip(clicks, (2, 4, 12), strict=True):
+        click["ts"] += timedelta(minutes=gap - 5)  # 2, 4 and 12 min after the page view
+    insert_events(store, events)
+    html = logged_in.get(f"/sites/{my_site.key}/report").data.decode()
+    cells = re.findall(r"<td class=\"num\" data-from-previous[^>]*>([^<]*)</td>", html)
+    # Median 4 min, mean 6 min; no previous stage for the first, nobody at the last two.
+    assert cells == [DASH, "4 min · 6 min", DASH, DASH]
+
+
 def test_compare_with_the_period_before(logged_in: FlaskClient, traffic: Site) -> None:
     base = f"/sites/{traffic.key}/report"
     assert b'name="compare" type="checkbox" value="previous"' in logged_in.get(base).data
