@@ -7,6 +7,7 @@ one query (`funnel_reports_by_site`). Every figure must match the oracle exactly
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -30,6 +31,9 @@ from tracker.stages.definitions import validate_definition
 DAY = date(2026, 3, 10)
 BASE = datetime(2026, 3, 10, tzinfo=UTC)
 BATCH = 15
+# A longer hunt on demand: ORACLE_EXAMPLES_SCALE=10 pytest tests/stages/test_oracle.py
+# (not a FUNNEL_ variable: the test session clears those).
+SCALE = max(1, int(os.environ.get("ORACLE_EXAMPLES_SCALE", "1")))
 
 RULES = [
     {"type": "pageview"},
@@ -61,7 +65,7 @@ PERSON_FILTERS = [
 def oracle_settings(examples: int) -> settings:
     """No deadline: one example stores and evaluates a whole batch on the real engine."""
     return settings(
-        max_examples=examples,
+        max_examples=examples * SCALE,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
