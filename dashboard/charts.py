@@ -35,6 +35,9 @@ COMPACT_WIDTH = 420
 COMPACT_BAR_MAX_W = 270
 COMPACT_ROW_H = 46
 COMPACT_GAP_H = 22
+# Text size in compact charts (viewBox units): about 10 px where a phone shows the 420-unit
+# viewBox some 330 px wide.
+COMPACT_FONT = 13
 
 
 def funnel_geometry(stages: list[dict[str, Any]], compact: bool = False) -> dict[str, Any]:
@@ -145,14 +148,22 @@ def line_geometry(
     series: list[dict[str, Any]],
     value_format: str = "number",
     open_end: bool = False,
+    compact: bool = False,
 ) -> dict[str, Any]:
     """One polyline per series over the periods; the last value of each is written out.
 
     `open_end`: the last period is still under way (or cut by the range), so its segment is
-    drawn dashed: its lower values are not a fall yet."""
-    left, right, top, bottom = 56, 130, 16, 40
+    drawn dashed: its lower values are not a fall yet.
+    `compact` (phones): a viewBox about half as wide with larger text, three date ticks and
+    shorter end labels, so nothing shrinks to an unreadable size."""
+    if compact:
+        left, right, top, bottom, width = 50, 118, 16, 40, COMPACT_WIDTH
+        font, small, label_chars, max_ticks = COMPACT_FONT, COMPACT_FONT, 13, 3
+    else:
+        left, right, top, bottom, width = 56, 130, 16, 40, 760
+        font, small, label_chars, max_ticks = 12, 11, 24, 8
     # Every end label must fit beside the plot, however many stages there are.
-    width, height = 760, max(240, top + bottom + LABEL_GAP * len(series))
+    height = max(240, top + bottom + LABEL_GAP * len(series))
     fmt = percent if value_format == "percent" else number
     highest = max((_num(v) for s in series for v in s.get("values", [])), default=0.0)
     peak, grid_step = nice_scale(highest, whole=value_format != "percent")
@@ -201,7 +212,7 @@ def line_geometry(
     for line in reversed(ordered):
         line["last_y"] = round(min(line["last_y"], floor), 1)
         floor = line["last_y"] - LABEL_GAP
-    step = max(1, math.ceil(n / 8))
+    step = max(1, math.ceil(n / max_ticks))
     ticks = [{"x": round(x_at(i), 1), "label": p} for i, p in enumerate(periods) if i % step == 0]
     levels = [grid_step * i for i in range(round(peak / grid_step) + 1)]
     gridlines = [{"y": round(y_at(v), 1), "label": fmt(v)} for v in levels]
@@ -215,30 +226,70 @@ def line_geometry(
         "ticks": ticks,
         "gridlines": gridlines,
         "open_end": dashed,
+        "font": font,
+        "font_small": small,
+        "label_chars": label_chars,
     }
 
 
-def bars_geometry(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Small horizontal bar list (e.g. persons per stage now) with numbers as labels."""
-    row = 30
-    max_w = 360
+def bars_geometry(items: list[dict[str, Any]], compact: bool = False) -> dict[str, Any]:
+    """Small horizontal bar list (e.g. persons per stage now) with numbers as labels.
+
+    `compact` (phones): "name · label" on its own line above a bar as wide as the viewBox,
+    which is about half as wide, so the text keeps a readable size when scaled down."""
+    if compact:
+        row, max_w, bar_x, width, font = 42, COMPACT_WIDTH, 0, COMPACT_WIDTH, COMPACT_FONT
+    else:
+        row, max_w, bar_x, width, font = 30, 360, 160, 760, 13
     peak = max((_num(i.get("value")) for i in items), default=0.0) or 1.0
     rows = []
     for k, item in enumerate(items):
         value = _num(item.get("value"))
+        w = round(max(2.0, max_w * value / peak) if value else 0.0, 1)
+        label = item.get("label") or number(value)
+        y = 4 + k * row
         rows.append(
             {
-                "y": 4 + k * row,
-                "w": round(max(2.0, max_w * value / peak) if value else 0.0, 1),
+                # The bar's box; below its text line when compact.
+                "y": y + 19 if compact else y,
+                "w": w,
                 "name": item.get("name", ""),
                 "color": safe_color(item.get("color"), k),
-                "label": item.get("label") or number(value),
+                "label": label,
+                "name_x": 0 if compact else bar_x - 8,
+                "text_y": y + 14 if compact else y + 16,
+                "label_x": None if compact else bar_x + w + 6,
             }
         )
-    return {"width": 760, "height": 8 + len(items) * row, "rows": rows, "bar_x": 160}
+    return {
+        "width": width,
+        "height": 8 + len(items) * row,
+        "rows": rows,
+        "bar_x": bar_x,
+        "bar_h": 18 if compact else 22,
+        "font": font,
+        "name_anchor": "start" if compact else "end",
+        "name_chars": 28 if compact else 20,
+        "compact": compact,
+    }
 
 
-def trend_geometry(trends: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str, Any]:
+def histogram_bars(buckets: list[dict[str, Any]], color: str = PALETTE[2]) -> dict[str, Any]:
+    """The histogram for phones: one compact horizontal bar per bucket, in bucket order."""
+    items = [
+        {
+            "name": str(b.get("label", b.get("bucket", ""))),
+            "value": _num(b.get("count", b.get("persons"))),
+            "color": color,
+        }
+        for b in buckets
+    ]
+    return bars_geometry(items, compact=True)
+
+
+def trend_geometry(
+    trends: dict[str, Any], stages: list[dict[str, Any]], compact: bool = False
+) -> dict[str, Any]:
     """Persons per stage over the trend's periods, one line per stage in its colour."""
     periods = trends.get("periods") or []
     colors = {s.get("key"): s.get("color") for s in stages}
@@ -253,4 +304,4 @@ def trend_geometry(trends: dict[str, Any], stages: list[dict[str, Any]]) -> dict
         )
     last = periods[-1] if periods else {}
     open_end = last.get("complete") is False or bool(last.get("partial"))
-    return line_geometry([p["start"] for p in periods], series, open_end=open_end)
+    return line_geometry([p["start"] for p in periods], series, open_end=open_end, compact=compact)

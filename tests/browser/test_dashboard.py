@@ -30,6 +30,26 @@ VISITORS = [
     ("autumn", "shoes", 3),
 ]
 
+# For each chart on screen: its panel, its smallest text in CSS pixels (font size times the
+# SVG's scale) and the labels whose box leaves the chart's box.
+CHART_TEXT = """() => [...document.querySelectorAll('svg.chart')]
+    .filter(svg => svg.getClientRects().length)
+    .map(svg => {
+        const box = svg.getBoundingClientRect();
+        const texts = [...svg.querySelectorAll('text')];
+        const scale = svg.getScreenCTM().a;
+        const panel = svg.closest('section[id], section[aria-labelledby]');
+        return {
+            panel: panel && (panel.id || panel.getAttribute('aria-labelledby')),
+            smallest_px: Math.min(
+                ...texts.map(t => parseFloat(getComputedStyle(t).fontSize) * scale)),
+            outside: texts.filter(t => {
+                const r = t.getBoundingClientRect();
+                return r.left < box.left - 1 || r.right > box.right + 1;
+            }).map(t => t.textContent),
+        };
+    })"""
+
 
 @pytest.fixture
 def csrf_app(app: Flask) -> Iterator[Flask]:
@@ -237,6 +257,13 @@ def test_marketer_flow(
     assert sale.evaluate("td => getComputedStyle(td, '::before').content") == '"From start"'
     assert sale.inner_text() == "25.0%" and sale.is_visible()
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    # Every chart shown (funnel, time to engagement, trends, pipeline) keeps text of at least
+    # 10 px on the phone, and no label runs out of its chart.
+    charts = page.evaluate(CHART_TEXT)
+    assert {c["panel"] for c in charts} >= {"funnel-panel", "ttc-h", "trends", "pipeline"}
+    for chart in charts:
+        assert chart["smallest_px"] >= 10, chart
+        assert chart["outside"] == [], chart
     page.set_viewport_size(desktop)
 
     # Drill into the drop-off after "Saw pricing": the spring/boots visitor.

@@ -28,6 +28,32 @@ def test_funnel_geometry_scales_to_the_largest_stage() -> None:
     assert b["color"] == "#E69F00"  # palette colour when none is given
 
 
+def test_compact_charts_keep_their_text_large_and_inside() -> None:
+    """The phone variants: a viewBox about half as wide, larger text, and labels that fit."""
+    buckets = [{"bucket": "<1m", "persons": 0}, {"bucket": "1-10m", "persons": 1200}]
+    hist = charts.histogram_bars(buckets)
+    assert hist["compact"] and hist["width"] == charts.COMPACT_WIDTH
+    assert [(r["name"], r["label"]) for r in hist["rows"]] == [("<1m", "0"), ("1-10m", "1,200")]
+    assert [r["w"] for r in hist["rows"]] == [0.0, charts.COMPACT_WIDTH]
+    # Each bar sits below its own text line, and rows do not overlap.
+    for a, b in itertools.pairwise(hist["rows"]):
+        assert a["text_y"] < a["y"] < a["y"] + hist["bar_h"] < b["text_y"] - hist["font"]
+    wide = charts.bars_geometry([{"name": "A", "value": 3}])
+    assert wide["width"] == 760 and wide["rows"][0]["label_x"] is not None
+
+    days = [f"2026-10-{d:02d}" for d in range(1, 31)]
+    series = [{"name": "Engagement stage name", "values": list(range(30))}]
+    line = charts.line_geometry(days, series, compact=True)
+    assert line["width"] == charts.COMPACT_WIDTH and line["font"] == charts.COMPACT_FONT
+    # Widths at 0.64 em per character (a digit of the dashboard's sans-serif font).
+    # Three dates under the axis (ten characters each), far enough apart not to touch.
+    xs = [t["x"] for t in line["ticks"]]
+    assert len(xs) == 3 and min(b - a for a, b in itertools.pairwise(xs)) > 10 * 0.64 * 13
+    # The end label, cut to label_chars, fits between the plot and the right edge.
+    room = line["width"] - line["lines"][0]["last_x"]
+    assert line["label_chars"] * 0.64 * line["font"] <= room
+
+
 def test_histogram_labels_every_bar() -> None:
     g = charts.histogram_geometry(
         [{"bucket": "<1m", "persons": 0}, {"bucket": "1-10m", "persons": 1200}]
@@ -140,12 +166,13 @@ def test_trend_gridlines_are_round_numbers() -> None:
         [50, 0, 50, 0],
     ],
 )
-def test_end_labels_never_overlap_nor_leave_the_chart(ends: list[int]) -> None:
+@pytest.mark.parametrize("compact", [False, True])
+def test_end_labels_never_overlap_nor_leave_the_chart(ends: list[int], compact: bool) -> None:
     series = [
         {"name": f"S{k}", "color": "#0072B2", "values": [100, 60, end]}
         for k, end in enumerate(ends)
     ]
-    g = charts.line_geometry(["a", "b", "c"], series)
+    g = charts.line_geometry(["a", "b", "c"], series, compact=compact)
     ys = sorted(line["last_y"] for line in g["lines"])
     assert all(b - a >= charts.LABEL_GAP for a, b in itertools.pairwise(ys)), ys
     assert ys[0] >= 12  # the top label's text is inside the chart

@@ -38,6 +38,12 @@ def stage_persons(html: str) -> list[int]:
     return [int(c.replace(",", "")) for c in cells]
 
 
+def stage_cells(html: str, marker: str) -> list[str]:
+    """The text of the stage table's cells carrying `marker`, in stage order."""
+    cells = re.findall(rf"<td class=\"num\" {marker}[^>]*>(.*?)</td>", html)
+    return [re.sub(r"<[^>]+>", "", c) for c in cells]
+
+
 @pytest.fixture
 def traffic(store: Store, my_site: Site) -> Site:
     insert_events(store, journey_events(my_site.key, VISITORS))
@@ -49,7 +55,7 @@ def test_report_counts(logged_in: FlaskClient, traffic: Site) -> None:
     assert stage_persons(html) == [5, 3, 2, 1]
     assert 'id="kpi-persons">5<' in html
     # Time to convert: each stage's median and p90 from the person's first click.
-    cells = re.findall(r"<td class=\"num\" data-from-first-click[^>]*>([^<]*)</td>", html)
+    cells = stage_cells(html, "data-from-first-click")
     assert cells == ["0 s · 0 s", "5 min · 5 min", "10 min · 10 min", "15 min · 15 min"]
 
 
@@ -62,7 +68,7 @@ def test_time_from_previous_shows_median_and_mean(
         click["ts"] += timedelta(minutes=gap - 5)  # 2, 4 and 12 min after the page view
     insert_events(store, events)
     html = logged_in.get(f"/sites/{my_site.key}/report").data.decode()
-    cells = re.findall(r"<td class=\"num\" data-from-previous[^>]*>([^<]*)</td>", html)
+    cells = stage_cells(html, "data-from-previous")
     # Median 4 min, mean 6 min; no previous stage for the first, nobody at the last two.
     assert cells == [DASH, "4 min · 6 min", DASH, DASH]
 
