@@ -57,6 +57,8 @@ def test_prune_command(runner: FlaskCliRunner, app: Flask, store: Store, site: S
     result = runner.invoke(main, ["prune"])
     assert result.exit_code == 0, result.output
     assert f"Site {site.key}: deleted 1 expired events" in result.output
+    # The rewrite is followed on a progress bar: parts done out of parts to rewrite.
+    assert f"pruning {site.key}" in result.stderr and "parts" in result.stderr
     assert (
         store.scalar("SELECT count() FROM events WHERE site_id = {s:String}", {"s": site.key}) == 0
     )

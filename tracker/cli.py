@@ -75,6 +75,27 @@ def progress(total: int, desc: str, unit: str) -> tqdm[Any]:
     )
 
 
+class PartsBar:
+    """A `progress` bar for a ClickHouse mutation, whose size is known only once it runs:
+    the callback that `tracker.mutations.run_mutation` calls with (parts done, parts)."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc = desc
+        self.bar: tqdm[Any] | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if not total:
+                return  # nothing to rewrite: no bar at all
+            self.bar = progress(total, self.desc, "parts")
+        self.bar.total = max(total, self.bar.total or 0)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="funnel-tracker")
 def main() -> None:
@@ -492,9 +513,21 @@ def prune() -> None:
     from tracker.retention import prune as run_prune
 
     app = _app()
-    with app.app_context():
-        pruned = run_prune(db.session, store_of(app))
-        purged = purge_deleted(store_of(app), wait=True)
+    bars: list[PartsBar] = []
+
+    def bar(desc: str) -> PartsBar:
+        bars.append(PartsBar(desc))
+        return bars[-1]
+
+    try:
+        with app.app_context():
+            pruned = run_prune(
+                db.session, store_of(app), on_progress=lambda key: bar(f"pruning {key}")
+            )
+            purged = purge_deleted(store_of(app), wait=True, on_progress=bar("rewriting erased"))
+    finally:
+        for b in bars:
+            b.close()
     for key, count in pruned:
         click.echo(f"Site {key}: deleted {count} expired events")
     if not pruned:
@@ -591,7 +624,11 @@ def erase_person(person_id: str, site_key: str, dry_run: bool, yes: bool) -> Non
         if not yes:
             click.confirm("Erase them permanently?", abort=True)
         click.echo("Erasing and rewriting the affected data on disk…", err=True)
-        done = erasure.erase_person(store, site, person_id, wait=True)
+        rewrite = PartsBar("rewriting")
+        try:
+            done = erasure.erase_person(store, site, person_id, wait=True, on_progress=rewrite)
+        finally:
+            rewrite.close()
         click.echo(f"Erased {done.events} events of person {done.person}")
         if not done.purged:
             click.echo(

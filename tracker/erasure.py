@@ -22,6 +22,7 @@ from flask import Flask
 
 from tracker.clickhouse import Store
 from tracker.models import Site
+from tracker.mutations import Progress, run_mutation
 from tracker.reports.engine import PERSON_EXPR, identity_join
 from tracker.reports.persons import iso, resolve_person
 from tracker.stages.operators import Params
@@ -111,7 +112,13 @@ def find_person(store: Store, site: Site, any_id: str) -> Erasure:
     return Erasure(person, visitors, int(count), iso(int(first)), iso(int(last)))
 
 
-def erase_person(store: Store, site: Site, any_id: str, wait: bool = False) -> Erasure:
+def erase_person(
+    store: Store,
+    site: Site,
+    any_id: str,
+    wait: bool = False,
+    on_progress: Progress | None = None,
+) -> Erasure:
     """Delete every event of the person a visitor or user id belongs to (see the module
     docstring). The events vanish from queries before this returns; with `wait` their
     bytes are also rewritten off disk before it returns, else the daily maintenance run
@@ -129,7 +136,7 @@ def erase_person(store: Store, site: Site, any_id: str, wait: bool = False) -> E
     )
     if wait:
         try:
-            purge_deleted(store, wait=True)
+            purge_deleted(store, wait=True, on_progress=on_progress)
             found.purged = True
         except Exception:
             # The rows are already invisible and ClickHouse keeps the rewrite queued, so a
@@ -138,9 +145,10 @@ def erase_person(store: Store, site: Site, any_id: str, wait: bool = False) -> E
     return found
 
 
-def purge_deleted(store: Store, wait: bool = False) -> int:
+def purge_deleted(store: Store, wait: bool = False, on_progress: Progress | None = None) -> int:
     """Rewrite the parts that hold erased (hidden) rows, so the data leaves the disk; returns
     how many parts had some (on a cluster, where parts are per node, -1: always asked).
+    With `wait`, returns once done; `on_progress(parts done, parts)` follows the rewrite.
 
     Not done on every erasure: each rewrite copies whole parts (seconds at millions of rows)
     and queues the next erasure's DELETE behind it, so it runs once a day instead."""
@@ -154,8 +162,9 @@ def purge_deleted(store: Store, wait: bool = False) -> int:
         )
         if not parts:
             return 0
-    store.writer.command(
-        f"ALTER TABLE {store.events_target} APPLY DELETED MASK",
-        settings={"mutations_sync": 2 if wait else 0},
-    )
+    sql = f"ALTER TABLE {store.events_target} APPLY DELETED MASK"
+    if wait:
+        run_mutation(store, sql, on_progress=on_progress)
+    else:
+        store.writer.command(sql, settings={"mutations_sync": 0})
     return parts

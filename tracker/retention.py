@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
@@ -20,28 +21,39 @@ from sqlalchemy.orm import Session
 from tracker.clickhouse import Store
 from tracker.erasure import purge_deleted
 from tracker.models import Site
+from tracker.mutations import Progress, run_mutation
 
 log = logging.getLogger(__name__)
 PRUNE_INTERVAL = 24 * 3600.0
 FIRST_RUN_DELAY = 60.0  # let a restarted server replay its spool first
 
 
-def delete_events(store: Store, site_key: str, before: datetime | None = None) -> None:
-    """Delete a site's events (all, or those before a time) and wait until they are gone."""
+def delete_events(
+    store: Store,
+    site_key: str,
+    before: datetime | None = None,
+    on_progress: Progress | None = None,
+) -> None:
+    """Delete a site's events (all, or those before a time) and wait until they are gone;
+    `on_progress(parts done, parts)` follows the rewrite."""
     where = "site_id = {site:String}"
     params: dict[str, object] = {"site": site_key}
     if before is not None:
         where += " AND ts < {before:DateTime64(3, 'UTC')}"
         params["before"] = before.astimezone(UTC).replace(tzinfo=None)
-    store.writer.command(
-        f"ALTER TABLE {store.events_target} DELETE WHERE {where}",
-        parameters=params,
-        settings={"mutations_sync": 2},
+    run_mutation(
+        store, f"ALTER TABLE {store.events_target} DELETE WHERE {where}", params, on_progress
     )
 
 
-def prune(session: Session, store: Store, now: datetime | None = None) -> list[tuple[str, int]]:
-    """Apply every site's retention; returns (site key, events deleted) for sites that had any."""
+def prune(
+    session: Session,
+    store: Store,
+    now: datetime | None = None,
+    on_progress: Callable[[str], Progress] | None = None,
+) -> list[tuple[str, int]]:
+    """Apply every site's retention; returns (site key, events deleted) for sites that had any.
+    `on_progress(site key)` gives the progress callback of that site's deletion."""
     now = now or datetime.now(UTC)
     pruned = []
     for site in session.scalars(select(Site).where(Site.retention_days > 0).order_by(Site.id)):
@@ -52,7 +64,7 @@ def prune(session: Session, store: Store, now: datetime | None = None) -> list[t
             {"site": site.key, "before": cutoff.astimezone(UTC).replace(tzinfo=None)},
         )
         if expired:
-            delete_events(store, site.key, before=cutoff)
+            delete_events(store, site.key, cutoff, on_progress(site.key) if on_progress else None)
             pruned.append((site.key, int(expired)))
     return pruned
 

@@ -273,6 +273,7 @@ def test_cli(runner: FlaskCliRunner, store: Store, site: Site) -> None:
     assert done.exit_code == 0, done.output
     assert "Erased 5 events of person u1" in done.output
     assert remaining(store, site, raw=True) == KEPT  # the CLI waits for the rewrite
+    assert "rewriting" in done.stderr and "parts" in done.stderr  # on a progress bar
     missing = runner.invoke(main, ["erase-person", "u1", "--site", site.key, "--yes"])
     assert missing.exit_code == 1 and "no stored events for 'u1'" in missing.output
     no_site = runner.invoke(main, ["erase-person", "u1", "--site", "nope", "--yes"])
