@@ -15,6 +15,7 @@ from tqdm import tqdm
 from tracker.accounts import AccountError
 from tracker.clickhouse import StoreUnavailableError
 from tracker.datadir_lock import StoreLockedError
+from tracker.mutations import MutationFailedError
 from tracker.settings import Settings, SettingsError
 from tracker.writer import ClickHouseRejectedError
 
@@ -30,6 +31,7 @@ _USER_ERRORS = (
     StoreUnavailableError,
     ClickHouseRejectedError,
     AccountError,
+    MutationFailedError,
 )
 
 

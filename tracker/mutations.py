@@ -57,5 +57,8 @@ def run_mutation(
         on_progress(total - to_do, total)
         failed = [str(row[3]) for row in mine if row[3]]
         if failed:
-            raise MutationFailedError(failed[0].splitlines()[0])
+            raise MutationFailedError(
+                f"ClickHouse could not rewrite the data: {failed[0].splitlines()[0]} "
+                "(the change stays queued and ClickHouse retries it)"
+            )
         time.sleep(poll_s)
