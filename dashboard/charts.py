@@ -229,6 +229,7 @@ def line_geometry(
         "font": font,
         "font_small": small,
         "label_chars": label_chars,
+        "compact": compact,
     }
 
 

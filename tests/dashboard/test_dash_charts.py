@@ -44,7 +44,8 @@ def test_compact_charts_keep_their_text_large_and_inside() -> None:
     days = [f"2026-10-{d:02d}" for d in range(1, 31)]
     series = [{"name": "Engagement stage name", "values": list(range(30))}]
     line = charts.line_geometry(days, series, compact=True)
-    assert line["width"] == charts.COMPACT_WIDTH and line["font"] == charts.COMPACT_FONT
+    assert line["compact"] and line["width"] == charts.COMPACT_WIDTH
+    assert line["font"] == charts.COMPACT_FONT
     # Widths at 0.64 em per character (a digit of the dashboard's sans-serif font).
     # Three dates under the axis (ten characters each), far enough apart not to touch.
     xs = [t["x"] for t in line["ticks"]]
