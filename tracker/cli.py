@@ -90,7 +90,7 @@ class PartsBar:
             if not total:
                 return  # nothing to rewrite: no bar at all
             self.bar = progress(total, self.desc, "parts")
-        self.bar.total = max(total, self.bar.total or 0)
+        self.bar.total = total  # run_mutation only ever raises it
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
