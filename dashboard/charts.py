@@ -35,9 +35,10 @@ COMPACT_WIDTH = 420
 COMPACT_BAR_MAX_W = 270
 COMPACT_ROW_H = 46
 COMPACT_GAP_H = 22
-# Text size in compact charts (viewBox units): about 10 px where a phone shows the 420-unit
-# viewBox some 330 px wide.
-COMPACT_FONT = 13
+# Text size in compact charts (viewBox units): 10 px where a phone shows the 420-unit viewBox
+# 280 px wide (a 340 px screen).
+COMPACT_FONT = 15
+COMPACT_LINE_H = 18
 
 
 def funnel_geometry(stages: list[dict[str, Any]], compact: bool = False) -> dict[str, Any]:
@@ -76,11 +77,21 @@ def funnel_geometry(stages: list[dict[str, Any]], compact: bool = False) -> dict
         if i < len(stages) - 1:
             dropped = stage.get("dropoff")
             if dropped is not None:
-                text = f"▼ {number(dropped)} dropped ({percent(stage.get('dropoff_rate'))})"
+                lines = [f"▼ {number(dropped)} dropped ({percent(stage.get('dropoff_rate'))})"]
                 skipped = _num(stages[i + 1].get("skipped"))
                 if skipped:
-                    text += f" · {number(skipped)} skipped the next stage"
-                rows[-1]["drop"] = {"y": y + 4, "text": text, "href": stage.get("href_dropped")}
+                    lines.append(f"{number(skipped)} skipped the next stage")
+                # Compact: the larger text would not fit one line, so the skipped count
+                # takes a second line and the gap grows by one line height.
+                if not compact:
+                    lines = [" · ".join(lines)]
+                rows[-1]["drop"] = {
+                    "y": y + 4,
+                    "text": " · ".join(lines),
+                    "lines": lines,
+                    "href": stage.get("href_dropped"),
+                }
+                y += (len(lines) - 1) * COMPACT_LINE_H
             y += gap_h
     return {
         "width": COMPACT_WIDTH if compact else FUNNEL_WIDTH,
@@ -88,6 +99,8 @@ def funnel_geometry(stages: list[dict[str, Any]], compact: bool = False) -> dict
         "rows": rows,
         "bar_x": bar_x,
         "name_anchor": "start" if compact else "end",
+        "drop_font": COMPACT_FONT if compact else 13,
+        "line_h": COMPACT_LINE_H,
         "compact": compact,
     }
 
@@ -143,6 +156,18 @@ def nice_scale(peak: float, whole: bool = True) -> tuple[float, float]:
 LABEL_GAP = 15  # px between the baselines of two end labels (12 px text)
 
 
+def _tick_indexes(n: int, max_ticks: int, span: float, need: float) -> list[int]:
+    """Which of n evenly spaced periods get a date under the axis: every step-th one counted
+    back from the latest (which a reader looks for first), at most max_ticks of them, with the
+    smallest step that keeps neighbours `need` units apart."""
+    if n <= 1:
+        return list(range(n))
+    for step in range(1, n):
+        if (n - 1) // step + 1 <= max_ticks and step * span / (n - 1) >= need:
+            return list(range(n - 1, -1, -step))[::-1]
+    return [n - 1]  # not even two dates fit
+
+
 def line_geometry(
     periods: list[str],
     series: list[dict[str, Any]],
@@ -157,16 +182,22 @@ def line_geometry(
     `compact` (phones): a viewBox about half as wide with larger text, three date ticks and
     shorter end labels, so nothing shrinks to an unreadable size."""
     if compact:
-        left, right, top, bottom, width = 50, 118, 16, 40, COMPACT_WIDTH
+        left, right, top, bottom, width = 50, 135, 16, 40, COMPACT_WIDTH
         font, small, label_chars, max_ticks = COMPACT_FONT, COMPACT_FONT, 13, 3
     else:
         left, right, top, bottom, width = 56, 130, 16, 40, 760
         font, small, label_chars, max_ticks = 12, 11, 24, 8
+    # Baselines of two end labels at least a line apart, so larger text does not collide.
+    gap = max(LABEL_GAP, font + 3)
     # Every end label must fit beside the plot, however many stages there are.
-    height = max(240, top + bottom + LABEL_GAP * len(series))
+    height = max(240, top + bottom + gap * len(series))
     fmt = percent if value_format == "percent" else number
     highest = max((_num(v) for s in series for v in s.get("values", [])), default=0.0)
     peak, grid_step = nice_scale(highest, whole=value_format != "percent")
+    levels = [grid_step * i for i in range(round(peak / grid_step) + 1)]
+    # The axis labels ("12,000") sit left of the plot: room for the widest at 0.64 em a
+    # character, the width of a digit in the dashboard's sans-serif font.
+    left = max(left, math.ceil(max(len(fmt(v)) for v in levels) * 0.64 * small) + 8)
     n = len(periods)
     span_x = width - left - right
 
@@ -207,14 +238,16 @@ def line_geometry(
     # then up where they would fall below the axis, into the dates or out of the chart.
     ordered = sorted(lines, key=lambda item: item["last_y"])
     for above, line in itertools.pairwise(ordered):
-        line["last_y"] = max(line["last_y"], above["last_y"] + LABEL_GAP)
+        line["last_y"] = max(line["last_y"], above["last_y"] + gap)
     floor = height - bottom + 4  # a label's baseline level with the axis
     for line in reversed(ordered):
         line["last_y"] = round(min(line["last_y"], floor), 1)
-        floor = line["last_y"] - LABEL_GAP
-    step = max(1, math.ceil(n / max_ticks))
-    ticks = [{"x": round(x_at(i), 1), "label": p} for i, p in enumerate(periods) if i % step == 0]
-    levels = [grid_step * i for i in range(round(peak / grid_step) + 1)]
+        floor = line["last_y"] - gap
+    need = max((len(p) for p in periods), default=0) * 0.64 * small + 8
+    ticks = [
+        {"x": round(x_at(i), 1), "label": periods[i]}
+        for i in _tick_indexes(n, max_ticks, span_x, need)
+    ]
     gridlines = [{"y": round(y_at(v), 1), "label": fmt(v)} for v in levels]
     return {
         "width": width,

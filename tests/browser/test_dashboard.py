@@ -257,13 +257,22 @@ def test_marketer_flow(
     assert sale.evaluate("td => getComputedStyle(td, '::before').content") == '"From start"'
     assert sale.inner_text() == "25.0%" and sale.is_visible()
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
-    # Every chart shown (funnel, time to engagement, trends, pipeline) keeps text of at least
-    # 10 px on the phone, and no label runs out of its chart.
-    charts = page.evaluate(CHART_TEXT)
-    assert {c["panel"] for c in charts} >= {"funnel-panel", "ttc-h", "trends", "pipeline"}
-    for chart in charts:
-        assert chart["smallest_px"] >= 10, chart
-        assert chart["outside"] == [], chart
+    # Every chart shown (funnel, time to engagement, trends, pipeline, the groups' funnels)
+    # keeps text of at least 10 px, and no label runs out of its chart: on small and large
+    # phones, on a small tablet just above the stacked layout, and on a laptop.
+    for width in (360, 390, 760, 1120):
+        page.set_viewport_size({"width": width, "height": 844})
+        charts = page.evaluate(CHART_TEXT)
+        assert {c["panel"] for c in charts} >= {
+            "funnel-panel",
+            "ttc-h",
+            "trends",
+            "pipeline",
+            "breakdown-results",
+        }, width
+        for chart in charts:
+            assert chart["smallest_px"] >= 10, (width, chart)
+            assert chart["outside"] == [], (width, chart)
     page.set_viewport_size(desktop)
 
     # Drill into the drop-off after "Saw pricing": the spring/boots visitor.

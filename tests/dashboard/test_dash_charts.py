@@ -28,6 +28,35 @@ def test_funnel_geometry_scales_to_the_largest_stage() -> None:
     assert b["color"] == "#E69F00"  # palette colour when none is given
 
 
+def test_compact_funnel_puts_the_skipped_count_on_its_own_line() -> None:
+    """Compact drop-off text is as large as the names, so it splits where it would overflow,
+    and the next stage moves down by that extra line."""
+    stages = [
+        {"name": "A", "persons": 20000, "dropoff": 12345, "dropoff_rate": 0.61725},
+        {"name": "B", "persons": 7655, "skipped": 1234, "dropoff": 0, "dropoff_rate": 0.0},
+        {"name": "C", "persons": 7655},
+    ]
+    wide = charts.funnel_geometry(stages)
+    compact = charts.funnel_geometry(stages, compact=True)
+    assert wide["rows"][0]["drop"]["lines"] == [
+        "▼ 12,345 dropped (61.7%) · 1,234 skipped the next stage"
+    ]
+    assert compact["rows"][0]["drop"]["lines"] == [
+        "▼ 12,345 dropped (61.7%)",
+        "1,234 skipped the next stage",
+    ]
+    assert compact["rows"][1]["drop"]["lines"] == ["▼ 0 dropped (0.0%)"]
+    assert compact["drop_font"] == charts.COMPACT_FONT > wide["drop_font"]
+    # Row 2 sits one line lower than row 3 does below row 2, which has no second line.
+    step_1 = compact["rows"][1]["y"] - compact["rows"][0]["y"]
+    step_2 = compact["rows"][2]["y"] - compact["rows"][1]["y"]
+    assert step_1 - step_2 == charts.COMPACT_LINE_H
+    # Roughly 0.6 em per character: every line fits the compact viewBox.
+    for row in compact["rows"]:
+        for line in (row["drop"] or {}).get("lines", []):
+            assert len(line) * charts.COMPACT_FONT * 0.6 < charts.COMPACT_WIDTH, line
+
+
 def test_compact_charts_keep_their_text_large_and_inside() -> None:
     """The phone variants: a viewBox about half as wide, larger text, and labels that fit."""
     buckets = [{"bucket": "<1m", "persons": 0}, {"bucket": "1-10m", "persons": 1200}]
@@ -49,10 +78,21 @@ def test_compact_charts_keep_their_text_large_and_inside() -> None:
     # Widths at 0.64 em per character (a digit of the dashboard's sans-serif font).
     # Three dates under the axis (ten characters each), far enough apart not to touch.
     xs = [t["x"] for t in line["ticks"]]
-    assert len(xs) == 3 and min(b - a for a, b in itertools.pairwise(xs)) > 10 * 0.64 * 13
+    spacing = min(b - a for a, b in itertools.pairwise(xs))
+    assert len(xs) == 3 and spacing > 10 * 0.64 * charts.COMPACT_FONT
     # The end label, cut to label_chars, fits between the plot and the right edge.
     room = line["width"] - line["lines"][0]["last_x"]
     assert line["label_chars"] * 0.64 * line["font"] <= room
+    # Large counts: the axis labels ("150,000") get room left of the plot, in both forms.
+    big = [{"name": "Trace", "values": [120_000, 131_000]}]
+    for compact in (False, True):
+        g = charts.line_geometry(days[:2], big, compact=compact)
+        widest = max(len(gl["label"]) for gl in g["gridlines"])
+        assert widest == len("150,000") and g["left"] - 6 >= widest * 0.64 * g["font_small"]
+    # Several end labels finishing at the same height stay a line apart.
+    level = [{"name": f"S{k}", "values": [5, 5]} for k in range(4)]
+    ys = sorted(ln["last_y"] for ln in charts.line_geometry(days[:2], level, compact=True)["lines"])
+    assert min(b - a for a, b in itertools.pairwise(ys)) >= charts.COMPACT_FONT
 
 
 def test_histogram_labels_every_bar() -> None:
@@ -199,3 +239,21 @@ def test_a_period_under_way_is_drawn_dashed() -> None:
     whole = charts.trend_geometry(trends({"complete": True}), stages)
     assert not whole["open_end"] and whole["lines"][0]["tail"] == ""
     assert len(whole["lines"][0]["points"].split()) == 3
+
+
+@pytest.mark.parametrize("compact", [False, True])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 12, 13, 30, 31, 53, 90])
+def test_trend_dates_never_touch_and_include_the_latest(n: int, compact: bool) -> None:
+    periods = [f"2026-{1 + i // 28:02d}-{1 + i % 28:02d}" for i in range(n)]
+    series = [{"name": "Trace", "values": list(range(n))}]
+    g = charts.line_geometry(periods, series, compact=compact)
+    labels = [t["label"] for t in g["ticks"]]
+    assert labels[-1] == periods[-1] and len(labels) >= min(n, 2)
+    # Evenly spaced, counted back from the latest period.
+    assert len({b - a for a, b in itertools.pairwise(periods.index(x) for x in labels)}) <= 1
+    width = 10 * 0.64 * g["font_small"]
+    xs = [t["x"] for t in g["ticks"]]
+    assert all(b - a >= width for a, b in itertools.pairwise(xs)), xs
+    # Every date stays inside the drawing.
+    assert xs[0] - width / 2 >= 0 and xs[-1] + width / 2 <= g["width"]
+    assert len(xs) <= (3 if compact else 8)
