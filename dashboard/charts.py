@@ -45,7 +45,8 @@ def funnel_geometry(stages: list[dict[str, Any]], compact: bool = False) -> dict
     """Horizontal bars, one per stage, with the drop-off between consecutive stages.
 
     Each stage dict needs name, color, persons; optional conversion_from_start, dropoff,
-    dropoff_rate, skipped, and drill-down links (`href_reached`, `href_dropped`).
+    dropoff_rate, skipped, and drill-down links (`href_reached`, `href_dropped`,
+    `href_skipped`).
     `compact`: the stage name on its own line above its bar, in a viewBox about half as wide.
     """
     peak = max((_num(s.get("persons")) for s in stages), default=0.0) or 1.0
@@ -77,21 +78,32 @@ def funnel_geometry(stages: list[dict[str, Any]], compact: bool = False) -> dict
         if i < len(stages) - 1:
             dropped = stage.get("dropoff")
             if dropped is not None:
-                lines = [f"▼ {number(dropped)} dropped ({percent(stage.get('dropoff_rate'))})"]
+                parts: list[dict[str, Any]] = [
+                    {
+                        "text": f"▼ {number(dropped)} dropped "
+                        f"({percent(stage.get('dropoff_rate'))})",
+                        "href": stage.get("href_dropped"),
+                        "newline": False,
+                    }
+                ]
                 skipped = _num(stages[i + 1].get("skipped"))
                 if skipped:
-                    lines.append(f"{number(skipped)} skipped the next stage")
-                # Compact: the larger text would not fit one line, so the skipped count
-                # takes a second line and the gap grows by one line height.
-                if not compact:
-                    lines = [" · ".join(lines)]
+                    # Compact: the larger text would not fit one line, so the skipped count
+                    # takes a second line and the gap grows by one line height.
+                    parts.append(
+                        {
+                            "text": f"{number(skipped)} skipped the next stage",
+                            "href": stages[i + 1].get("href_skipped"),
+                            "newline": compact,
+                        }
+                    )
                 rows[-1]["drop"] = {
                     "y": y + 4,
-                    "text": " · ".join(lines),
-                    "lines": lines,
+                    "text": " · ".join(p["text"] for p in parts),
+                    "parts": parts,
                     "href": stage.get("href_dropped"),
                 }
-                y += (len(lines) - 1) * COMPACT_LINE_H
+                y += sum(p["newline"] for p in parts) * COMPACT_LINE_H
             y += gap_h
     return {
         "width": COMPACT_WIDTH if compact else FUNNEL_WIDTH,

@@ -110,6 +110,25 @@ def fold_new_filter(args: MultiDict[str, str]) -> MultiDict[str, str] | None:
     return out
 
 
+def form_problems(args: MultiDict[str, str]) -> dict[str, str]:
+    """Slips in the filter form that the service would take literally, by form field: a
+    filter row without a value (it would keep only persons whose field is empty) and a
+    custom range without dates or ending before it starts."""
+    problems: dict[str, str] = {}
+    field = args.get("f_field", "").strip()
+    if field and not args.get("f_value", "").strip():
+        problems["f_value"] = f"Enter a value to filter {field[:60]} by; the filter was not added."
+    preset = args.get("range", "")
+    start, end = args.get("from", "").strip(), args.get("to", "").strip()
+    if preset == "custom" and not (start or end):
+        problems["from"] = "Choose a start and an end date for a custom range."
+    elif start and end and start > end and (preset in ("", "custom")):
+        problems["from"] = (
+            f"The range starts ({start}) after it ends ({end}): swap the dates or pick a preset."
+        )
+    return problems
+
+
 def service_args(args: MultiDict[str, str], tz: str) -> MultiDict[str, str]:
     """What `parse_report_query` takes: the preset resolved to from/to, product as a filter."""
     out = clean_args(args)

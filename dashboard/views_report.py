@@ -150,7 +150,7 @@ def _with_links(
             )
             if linked
             else None
-            for status in ("reached", "dropped")
+            for status in ("reached", "dropped", "skipped")
         }
         out.append({**stage, "dropoff_rate": (dropped / persons) if persons else None, **links})
     return out
@@ -161,7 +161,8 @@ def _with_links(
 def report(site_key: str) -> ResponseReturnValue:
     site = site_or_404(site_key)
     base = url_for("dashboard.report", site_key=site.key)
-    folded = report_args.fold_new_filter(request.args)
+    problems = report_args.form_problems(request.args)
+    folded = None if "f_value" in problems else report_args.fold_new_filter(request.args)
     if folded is not None:
         return redirect(report_args.url_with(base, folded))
     args = report_args.clean_args(request.args)
@@ -184,9 +185,17 @@ def report(site_key: str) -> ResponseReturnValue:
         "charts": charts,
         "error": None,
         "report": None,
+        "problems": problems,
+        # A filter row sent back for its missing value keeps what was typed.
+        "new_filter": {k: request.args.get(k, "") for k in ("f_field", "f_op", "f_value")}
+        if problems.get("f_value")
+        else {},
     }
     if funnel is None:
         return render_template("report.html", **context)
+    if "from" in problems:
+        context["error"] = problems["from"]
+        return render_template("report.html", **context), 400
     try:
         query = _query(site, args)
     except reports.QueryError as exc:

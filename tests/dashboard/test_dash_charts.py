@@ -33,27 +33,44 @@ def test_compact_funnel_puts_the_skipped_count_on_its_own_line() -> None:
     and the next stage moves down by that extra line."""
     stages = [
         {"name": "A", "persons": 20000, "dropoff": 12345, "dropoff_rate": 0.61725},
-        {"name": "B", "persons": 7655, "skipped": 1234, "dropoff": 0, "dropoff_rate": 0.0},
+        {
+            "name": "B",
+            "persons": 7655,
+            "skipped": 1234,
+            "dropoff": 0,
+            "dropoff_rate": 0.0,
+            "href_skipped": "/persons?stage=b&status=skipped",
+        },
         {"name": "C", "persons": 7655},
     ]
     wide = charts.funnel_geometry(stages)
     compact = charts.funnel_geometry(stages, compact=True)
-    assert wide["rows"][0]["drop"]["lines"] == [
-        "▼ 12,345 dropped (61.7%) · 1,234 skipped the next stage"
+
+    def lines(g: dict, row: int) -> list[str]:
+        out: list[str] = []
+        for part in g["rows"][row]["drop"]["parts"]:
+            if out and not part["newline"]:
+                out[-1] += " · " + part["text"]
+            else:
+                out.append(part["text"])
+        return out
+
+    assert lines(wide, 0) == ["▼ 12,345 dropped (61.7%) · 1,234 skipped the next stage"]
+    assert lines(compact, 0) == ["▼ 12,345 dropped (61.7%)", "1,234 skipped the next stage"]
+    assert lines(compact, 1) == ["▼ 0 dropped (0.0%)"]
+    # The skipped count opens the persons who skipped the next stage, not the dropped ones.
+    assert [p["href"] for p in compact["rows"][0]["drop"]["parts"]] == [
+        None,
+        "/persons?stage=b&status=skipped",
     ]
-    assert compact["rows"][0]["drop"]["lines"] == [
-        "▼ 12,345 dropped (61.7%)",
-        "1,234 skipped the next stage",
-    ]
-    assert compact["rows"][1]["drop"]["lines"] == ["▼ 0 dropped (0.0%)"]
     assert compact["drop_font"] == charts.COMPACT_FONT > wide["drop_font"]
     # Row 2 sits one line lower than row 3 does below row 2, which has no second line.
     step_1 = compact["rows"][1]["y"] - compact["rows"][0]["y"]
     step_2 = compact["rows"][2]["y"] - compact["rows"][1]["y"]
     assert step_1 - step_2 == charts.COMPACT_LINE_H
     # Roughly 0.6 em per character: every line fits the compact viewBox.
-    for row in compact["rows"]:
-        for line in (row["drop"] or {}).get("lines", []):
+    for row in range(2):
+        for line in lines(compact, row):
             assert len(line) * charts.COMPACT_FONT * 0.6 < charts.COMPACT_WIDTH, line
 
 

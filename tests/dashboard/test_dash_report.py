@@ -73,6 +73,32 @@ def test_time_from_previous_shows_median_and_mean(
     assert cells == [DASH, "4 min · 6 min", DASH, DASH]
 
 
+def test_skipped_counts_open_the_persons_who_skipped(
+    logged_in: FlaskClient, my_site: Site, store: Store
+) -> None:
+    """Two persons go from the page view straight to the signup (skipping the click): the
+    Skipped cell and the chart's "skipped the next stage" both open exactly those two."""
+    events = journey_events(my_site.key, [{"id": f"k{n}", "depth": 3} for n in range(3)])
+    skipping = {"k0", "k1"}
+    events = [e for e in events if not (e["visitor_id"] in skipping and e["type"] == "click")]
+    insert_events(store, events)
+    html = logged_in.get(f"/sites/{my_site.key}/report").data.decode()
+    row = html[html.index('<tr data-stage-key="response">') :]
+    row = row[: row.index("</tr>")]
+    link = re.search(r'<a href="([^"]+)" data-skipped>2</a>', row)
+    assert link, row
+    href = unescape(link.group(1))
+    assert parse_qs(href.split("?", 1)[1])["status"] == ["skipped"]
+    persons = logged_in.get(href).data.decode()
+    assert sorted(re.findall(r"data-person>([^<]+)</a>", persons)) == ["k0", "k1"]
+    # In the chart the skipped count is its own link, next to the dropped one.
+    chart_links = re.findall(r'<a href="([^"]+)" class="drop-link"><tspan>([^<]+)</tspan>', html)
+    assert (link.group(1), "2 skipped the next stage") in chart_links
+    # No link where nobody skipped.
+    trace = html[html.index('<tr data-stage-key="trace">') :]
+    assert "data-skipped" not in trace[: trace.index("</tr>")]
+
+
 def test_compare_with_the_period_before(logged_in: FlaskClient, traffic: Site) -> None:
     base = f"/sites/{traffic.key}/report"
     assert b'name="compare" type="checkbox" value="previous"' in logged_in.get(base).data
@@ -126,6 +152,45 @@ def test_add_filter_row_becomes_a_filter_argument(logged_in: FlaskClient, traffi
     )
     assert response.status_code == 302
     assert "filter=prop.product%3Aequals%3Ashoe" in response.headers["Location"]
+
+
+def test_filter_row_without_a_value_is_sent_back(logged_in: FlaskClient, traffic: Site) -> None:
+    """An empty value would keep only persons whose property is empty (zeroing most of the
+    funnel without a word): the row comes back, marked, and the report runs without it."""
+    base = f"/sites/{traffic.key}/report"
+    response = logged_in.get(f"{base}?campaign=spring&f_field=prop.plan&f_op=contains&f_value=+")
+    assert response.status_code == 200
+    html = response.data.decode()
+    assert "Enter a value to filter prop.plan by; the filter was not added." in html
+    assert 'id="f_value" name="f_value" autocomplete="off" aria-invalid="true"' in html
+    assert 'value="prop.plan"' in html and '<option value="contains" selected>' in html
+    assert stage_persons(html) == stage_persons(
+        logged_in.get(f"{base}?campaign=spring").data.decode()
+    )
+    assert "prop.plan" not in " ".join(re.findall(r'aria-label="Remove filter ([^"]*)"', html))
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("range=custom", "Choose a start and an end date for a custom range."),
+        ("range=custom&from=&to=", "Choose a start and an end date for a custom range."),
+        (
+            "range=custom&from=2026-11-10&to=2026-11-01",
+            "The range starts (2026-11-10) after it ends (2026-11-01): swap the dates",
+        ),
+        ("from=2026-11-10&to=2026-11-01", "The range starts (2026-11-10) after it ends"),
+    ],
+)
+def test_custom_range_slips_are_explained_at_the_dates(
+    logged_in: FlaskClient, traffic: Site, query: str, message: str
+) -> None:
+    response = logged_in.get(f"/sites/{traffic.key}/report?{query}")
+    assert response.status_code == 400
+    html = response.data.decode()
+    assert message in html
+    assert 'aria-invalid="true" aria-describedby="err-from"' in html
+    assert "Export CSV" not in html  # it would only download the same error
 
 
 def test_breakdown_by_campaign_shows_each_funnel(logged_in: FlaskClient, traffic: Site) -> None:
