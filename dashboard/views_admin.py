@@ -25,8 +25,9 @@ def geoip_status() -> dict[str, Any]:
     status: dict[str, Any] = {"path": path, "trusted_headers": trusted_headers, "ok": False}
     if not path:
         status["message"] = (
-            "No GeoIP database configured: country and region stay empty unless "
-            "FUNNEL_TRUSTED_GEO_HEADERS is on. Set FUNNEL_GEOIP_DB to a MaxMind .mmdb file."
+            "No GeoIP database configured: new events get no country, region or city unless "
+            "FUNNEL_TRUSTED_GEO_HEADERS is on (events already stored keep theirs). "
+            "Set FUNNEL_GEOIP_DB to a MaxMind .mmdb file."
         )
         return status
     file = Path(path)

@@ -110,6 +110,12 @@ def test_admin_creates_a_user_with_membership(
     bad = client.post("/settings/users", data={"email": "not-an-email", "password": "x"})
     assert bad.status_code == 422
     assert b"not a valid email address" in bad.data
+    # The safer role is preselected for a new user, and only non-admins are offered sites
+    # (an admin sees all of them already).
+    page = client.get("/settings").data.decode()
+    assert '<option value="marketer" selected>' in page
+    assert '<option value="admin" selected>' not in page
+    assert f'for="add-site-{user.id}"' in page and f'for="add-site-{admin.id}"' not in page
 
 
 def test_tokens_are_shown_once_and_can_be_revoked(logged_in: FlaskClient) -> None:
