@@ -1,12 +1,16 @@
+import json
 import re
+import uuid
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskCliRunner
 
-from tracker import accounts
+from tracker import accounts, writer
 from tracker.cli import main
 from tracker.clickhouse import Store
 from tracker.configdb import db
+from tracker.models import Site
 
 COMMANDS = [
     "serve",
@@ -158,3 +162,58 @@ def test_demo_is_deterministic_for_a_seed(runner: FlaskCliRunner, store: Store) 
     assert {"paid", "search", "social", "email", "direct"} <= set(mix)
     names = {r[0] for r in store.rows("SELECT DISTINCT name FROM events WHERE site_id = 'demo'")}
     assert {"signup", "purchase"} <= names
+
+
+def _end_process(spool_root: Path) -> None:
+    """What the end of a `funnel` process does to its batch writer: the thread stops and the
+    spool slot is released, so the next command starts a writer of its own, as a new process
+    would."""
+    gone = writer._writers.pop(spool_root, None)
+    if gone is not None:
+        gone.stop()
+        gone.spool.close()
+
+
+def test_erase_person_again_and_after_an_import(
+    runner: FlaskCliRunner,
+    store: Store,
+    site: Site,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each erasure waits for every spool slot; the slot a previous command left (empty, with
+    no state.json) must not count as events still waiting."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("FUNNEL_DATA_DIR", str(data_dir))  # a spool of this test's own
+    monkeypatch.setenv("FUNNEL_CLICKHOUSE_DSN", store.dsn)
+    spool_root = data_dir / "spool"
+
+    def run(*args: str) -> str:
+        try:
+            result = runner.invoke(main, list(args))
+        finally:
+            _end_process(spool_root)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def import_visitors(*visitors: str) -> None:
+        path = tmp_path / f"{uuid.uuid4().hex}.ndjson"
+        events = [
+            {"id": str(uuid.uuid4()), "type": "pageview", "url": "https://example.test/",
+             "visitor": v, "ts": f"2025-03-0{day}T10:00:00Z"}
+            for v in visitors for day in (1, 2)
+        ]  # fmt: skip
+        path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+        assert f"Imported {len(events)} events" in run("import", str(path), "--site", site.key)
+
+    def stored() -> set[str]:
+        sql = "SELECT DISTINCT visitor_id FROM events WHERE site_id = {s:String}"
+        return {r[0] for r in store.rows(sql, {"s": site.key})}
+
+    import_visitors("v1", "v2", "v3", "v4")
+    assert "Erased 2 events of person v1" in run("erase-person", "v1", "--site", site.key, "--yes")
+    assert (spool_root / "slot-0").is_dir()  # left behind, as by a finished process
+    assert "Erased 2 events of person v2" in run("erase-person", "v2", "--site", site.key, "--yes")
+    import_visitors("v5")
+    assert "Erased 2 events of person v3" in run("erase-person", "v3", "--site", site.key, "--yes")
+    assert stored() == {"v4", "v5"}

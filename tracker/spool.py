@@ -425,8 +425,15 @@ def slot_progress(slot: Path) -> tuple[Position, Position, bool]:
         pending = state.get("pending") is not None
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         pass
+    segs = slot_segments(slot)
+    if segs and committed < (segs[0], 0):
+        # As Spool._load_state reads it: a slot that never recorded a commit (no state.json:
+        # nothing stored yet) starts at its first segment, and segments before the first one
+        # present were stored and deleted. Read as (0, 0), an idle slot would seem to hold
+        # its whole first segment back forever.
+        committed = (segs[0], 0)
     end: Position = committed
-    for seg in reversed(slot_segments(slot)):
+    for seg in reversed(segs):
         try:
             end = (seg, segment_path(slot, seg).stat().st_size)
             break

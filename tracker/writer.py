@@ -145,6 +145,9 @@ class BatchWriter:
         it held when this call began; a slot left by a process that is gone is drained here.
         For an erasure: afterwards no event accepted before the call can still arrive."""
         deadline = time.monotonic() + timeout
+        # Take this process's own slot first: listed before it is taken, it would count as
+        # another process's slot and be waited for.
+        self.start()
         others = {slot: slot_progress(slot)[1] for slot in self._other_slots()}
         if not self.flush(timeout=timeout, seal=True):
             return False

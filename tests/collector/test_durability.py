@@ -237,6 +237,23 @@ def test_a_live_processs_slot_is_left_to_it(store: Store, tmp_path: Path, key: s
     assert count_by_id(store, key) == dict.fromkeys(ids, 1)
 
 
+def test_a_slot_that_never_stored_anything_holds_nothing_back(store: Store, tmp_path: Path) -> None:
+    """A process that took its slot but has not stored a batch yet (a worker that received no
+    events, or a finished `funnel` command) has no state.json: nothing of it is waiting."""
+    root = tmp_path / "spool"
+    idle = Spool(root, 10 << 20)
+    idle.open()
+    assert idle.dir is not None and not (idle.dir / "state.json").exists()
+    committed, end, pending = slot_progress(idle.dir)
+    assert committed == end and not pending
+    writer = BatchWriter(store, root, 10 << 20)
+    try:
+        assert writer.flush_everywhere(timeout=5)
+    finally:
+        writer.stop()
+        idle.close()
+
+
 def test_stored_raw_events_leave_the_spool_after_a_while(
     store: Store, tmp_path: Path, key: str
 ) -> None:
