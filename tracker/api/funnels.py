@@ -17,7 +17,7 @@ from tracker.clickhouse import Store
 from tracker.configdb import db
 from tracker.models import Funnel, Site
 from tracker.reports.query import QueryError, ReportQuery, parse_report_query
-from tracker.stages.definitions import DefinitionError
+from tracker.stages.definitions import INVALID_TEXT, DefinitionError, invalid_text_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,6 +57,11 @@ def _json_body() -> dict[str, Any]:
         data = None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "send a JSON object body")
+    # json.loads accepts "\ud800" escapes; such text would fail only later, in SQLite (a 500)
+    # or as a ClickHouse parameter (a misleading 503), so it is refused as it arrives.
+    bad = invalid_text_path(data)
+    if bad is not None:
+        raise ApiError(400, "invalid_encoding", f"{INVALID_TEXT}, at {bad or 'the top level'}")
     return data
 
 

@@ -483,6 +483,7 @@ _DEFINITION_BODY = {
 }
 _INVALID = {
     "description": "invalid_definition with every problem in `errors`; or invalid_json, "
+    "invalid_encoding (text that is not valid Unicode, such as a lone surrogate escape), "
     "invalid_query (a bad report parameter), invalid_pattern.",
     "content": {
         "application/json": {"schema": {"anyOf": [_ref("DefinitionError"), _ref("Error")]}}

@@ -105,6 +105,14 @@ def parse_json(data: bytes) -> Any:
         raise RequestError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
 
 
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def split_collect_body(payload: Any) -> tuple[str, list[Any]]:
     """One event (carrying `site`) or `{"site": KEY, "events": [...]}` -> (site key, events)."""
     if not isinstance(payload, dict):
@@ -114,6 +122,9 @@ def split_collect_body(payload: Any) -> tuple[str, list[Any]]:
     site = payload.get("site")
     if not isinstance(site, str) or not site:
         raise RequestError(400, "missing_site", "the body needs a `site` key (string)")
+    if not site.isascii() and not _is_unicode(site):
+        # Looked up in the config store, whose driver cannot encode it: a 500 otherwise.
+        raise RequestError(400, "invalid_encoding", "the site key holds an unpaired surrogate")
     if "events" in payload:
         events = payload["events"]
         if not isinstance(events, list):

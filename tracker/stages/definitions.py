@@ -47,6 +47,41 @@ class DefinitionError(ValueError):
         super().__init__(f"{where}{first['message']}{more}")
 
 
+def invalid_text_path(value: Any) -> str | None:
+    """The dotted path of the first string (or object key) in decoded JSON that is not valid
+    Unicode: an unpaired UTF-16 surrogate such as "\\ud800", which json.loads lets through but
+    no UTF-8 store (SQLite, ClickHouse parameters) can encode. None when all text is valid.
+    Iterative: a deeply nested body must not exhaust the stack here."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and not _encodable(item):
+                return path
+        elif isinstance(item, Mapping):
+            for key, child in reversed(list(item.items())):
+                child_path = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and not key.isascii() and not _encodable(key):
+                    return path
+                stack.append((child_path, child))
+        elif isinstance(item, list | tuple):
+            stack.extend(
+                (f"{path}.{i}" if path else str(i), c) for i, c in reversed(list(enumerate(item)))
+            )
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+INVALID_TEXT = "text must be valid Unicode (it holds an unpaired UTF-16 surrogate escape)"
+
+
 def parse_window(value: Any) -> int:
     """Seconds from "90m", "7d", "1h", "2w", "45s" or a number of seconds (1 min..365 days)."""
     if isinstance(value, bool):
@@ -211,6 +246,11 @@ def validate_definition(data: Any) -> dict[str, Any]:
     out = _Collector()
     if not isinstance(data, Mapping):
         raise DefinitionError([{"path": "", "message": "a funnel definition must be an object"}])
+    # Checked first: such text would pass every rule below and fail only in a store, where
+    # it reads as an outage (a stored funnel from before this check is caught here too).
+    bad = invalid_text_path(data)
+    if bad is not None:
+        raise DefinitionError([{"path": bad, "where": path_label(bad), "message": INVALID_TEXT}])
     name = data.get("name", "Funnel")
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 200:
         out.add("name", "name must be 1 to 200 characters")
