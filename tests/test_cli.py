@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import uuid
 from pathlib import Path
@@ -217,3 +218,33 @@ def test_erase_person_again_and_after_an_import(
     import_visitors("v5")
     assert "Erased 2 events of person v3" in run("erase-person", "v3", "--site", site.key, "--yes")
     assert stored() == {"v4", "v5"}
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("missing/dir/x.ndjson", "No such file or directory"), ("a-file/x.ndjson", "Not a directory")],
+)
+def test_export_to_an_unusable_path_is_one_line(
+    runner: FlaskCliRunner, site: Site, tmp_path: Path, where: str, reason: str
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / where
+    result = runner.invoke(main, ["export", "--site", site.key, "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: cannot write {out}: {reason}\n"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_exported_file_gets_the_umask_mode(
+    runner: FlaskCliRunner, site: Site, tmp_path: Path, umask: int
+) -> None:
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "events.ndjson.gz"
+    previous = os.umask(umask)
+    try:
+        result = runner.invoke(main, ["export", "--site", site.key, "-o", str(out)])
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert list(out.parent.iterdir()) == [out]  # no temporary file left beside it

@@ -418,10 +418,10 @@ def export(site_key: str, date_from: Any, date_to: Any, output: Path) -> None:
     """
     import gzip
     import os
-    import tempfile
+    from typing import BinaryIO
 
     from tracker.app import store_of
-    from tracker.export import bounds, iter_lines, plan
+    from tracker.export import bounds, create_beside, iter_lines, plan
 
     app = _app()
     with app.app_context():
@@ -434,33 +434,39 @@ def export(site_key: str, date_from: Any, date_to: Any, output: Path) -> None:
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-        store = store_of(app)
-        spans = plan(store, site.key, start, end)
-        total = sum(n for _, _, n in spans)
         to_stdout = str(output) == "-"
-        if to_stdout:
-            target, tmp_name = sys.stdout.buffer, ""
-        else:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent or ".")
+        tmp: Path | None = None
+        raw: BinaryIO = sys.stdout.buffer
+        if not to_stdout:
+            # Before any query: a folder that cannot take the file fails at once.
+            try:
+                fd, tmp = create_beside(output)
+            except OSError as exc:
+                raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
             raw = os.fdopen(fd, "wb")
-            target = gzip.GzipFile(fileobj=raw, mode="wb") if output.suffix == ".gz" else raw
+        target = gzip.GzipFile(fileobj=raw, mode="wb") if output.suffix == ".gz" else raw
         written = 0
         try:
-            with progress(total, "export", "events") as bar:
+            store = store_of(app)
+            spans = plan(store, site.key, start, end)
+            with progress(sum(n for _, _, n in spans), "export", "events") as bar:
                 for lines in iter_lines(store, site.key, start, end, spans):
                     target.write(lines)
                     count = lines.count(b"\n")
                     written += count
                     bar.update(count)
             target.flush()
-            if not to_stdout:
+            if tmp is not None:
                 target.close()
-                if target is not raw:
-                    raw.close()
-                os.replace(tmp_name, output)
-        except BaseException:
-            if tmp_name and os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+                raw.close()
+                os.replace(tmp, output)
+        except BaseException as exc:
+            if tmp is not None:
+                raw.close()
+                tmp.unlink(missing_ok=True)
+                if isinstance(exc, OSError):  # the disk filled up, say
+                    reason = exc.strerror or exc
+                    raise click.ClickException(f"cannot write {output}: {reason}") from None
             raise
     where = "standard output" if to_stdout else str(output)
     click.echo(f"Exported {written} events of {site.key} to {where}", err=True)

@@ -11,8 +11,11 @@ out, as the import defaults them.
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 from tracker.clickhouse import Store
 from tracker.reports.query import ReportQuery
@@ -143,3 +146,16 @@ def iter_lines(
     `plan` its callers make first (to size a progress bar, or to fail before any output)."""
     for first, last, _ in spans:
         yield span_lines(store, site_key, start_ms, end_ms, first, last)
+
+
+def create_beside(target: Path) -> tuple[int, Path]:
+    """A new file next to `target` (open for writing) that the export is written into and
+    renamed over `target` once complete. Mode 0666 less the umask, as for any file a command
+    creates (mkstemp's 0600 would hide the export from the group). OSError when the folder
+    cannot take it."""
+    while True:
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
