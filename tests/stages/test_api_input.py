@@ -3,6 +3,7 @@ types of report arguments, repeated parameters, person ids and HTTP details (All
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -110,3 +111,50 @@ def test_import_drops_events_with_such_text(client: FlaskClient, site: Site, aut
     res = _post(client, site, auth, "/events:import", body)
     assert res.status_code == 200
     assert res.get_json()["dropped"] == {"invalid_encoding": 1}
+
+
+VALID = '{"name": "Sized", "stages": ' + TWO + "}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/funnels"), ("put", "/funnels/{fid}"), ("post", "/funnel-report"),
+     ("post", "/funnel-preview")],
+)  # fmt: skip
+def test_json_bodies_are_capped_at_one_mebibyte(
+    client: FlaskClient, site: Site, auth: dict, method: str, path: str
+) -> None:
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][0]
+    url = f"/api/v1/sites/{site.key}" + path.format(fid=fid["id"])
+    call = getattr(client, method)
+    # Padding (JSON whitespace) up to exactly the limit still parses.
+    at_limit = VALID + " " * ((1 << 20) - len(VALID))
+    assert call(url, data=at_limit, headers={**auth, **JSON}).status_code in (200, 201)
+    res = call(url, data=at_limit + " ", headers={**auth, **JSON})
+    assert (res.status_code, res.get_json()["error"]) == (413, "body_too_large")
+    assert "1048576 bytes" in res.get_json()["detail"]
+    res = call(url, data="x" * (3 << 20), headers={**auth, **JSON})
+    assert (res.status_code, res.get_json()["error"]) == (413, "body_too_large")
+    # A streamed body (no Content-Length) stops at the limit too.
+    res = call(
+        url,
+        input_stream=io.BytesIO((at_limit + " " * 4096).encode()),
+        headers={**auth, **JSON},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert (res.status_code, res.get_json()["error"]) == (413, "body_too_large")
+
+
+def test_import_bodies_keep_their_own_larger_limit(
+    client: FlaskClient, site: Site, auth: dict
+) -> None:
+    line = '{"ts": 1700000000000, "visitor": "v%d", "type": "pageview", "url": "https://x.test/%s"}'
+    body = "\n".join(line % (i, "p" * 200) for i in range(6000))
+    assert len(body) > 3 << 20 >> 1  # well past the JSON API's 1 MiB
+    res = client.post(
+        f"/api/v1/sites/{site.key}/events:import",
+        data=body,
+        headers={**auth, "Content-Type": "application/x-ndjson"},
+    )
+    assert res.status_code == 200, res.get_data(as_text=True)
+    assert res.get_json()["imported"] == 6000

@@ -8,6 +8,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from tracker import funnels as funnel_service
 from tracker.api.auth import bp, require_token, site_for_request
@@ -20,6 +21,7 @@ from tracker.reports.query import QueryError, ReportQuery, parse_report_query
 from tracker.stages.definitions import INVALID_TEXT, DefinitionError, invalid_text_path
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_JSON_BODY_BYTES = 1 << 20  # definitions, inline reports and previews
 
 
 def _store() -> Store:
@@ -51,8 +53,16 @@ def handle_input_errors(func: F) -> F:
 
 
 def _json_body() -> dict[str, Any]:
+    # Definitions and report arguments take a few KiB: the cap keeps a client from making
+    # the process read and parse any size (the app sets no global limit, as the collector
+    # and the import endpoint bound their own bodies). Declared or streamed, both stop here.
+    request.max_content_length = MAX_JSON_BODY_BYTES
     try:
         data = request.get_json(silent=True)
+    except RequestEntityTooLarge:
+        raise ApiError(
+            413, "body_too_large", f"a JSON body may be at most {MAX_JSON_BODY_BYTES} bytes"
+        ) from None
     except RecursionError:  # nesting deeper than the parser's stack; not a definition anyway
         data = None
     if not isinstance(data, dict):

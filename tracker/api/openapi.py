@@ -489,6 +489,7 @@ _INVALID = {
         "application/json": {"schema": {"anyOf": [_ref("DefinitionError"), _ref("Error")]}}
     },
 }
+_TOO_LARGE = {"413": error_response("body_too_large: the JSON body is over 1 MiB.")}
 _STAGE_ARG = {**_query("stage", "A stage key of the funnel."), "required": True}
 _PERSONS_PARAMS = [
     _STAGE_ARG,
@@ -537,7 +538,7 @@ def paths() -> dict[str, Any]:
                 "parameters": [SITE],
                 "requestBody": _DEFINITION_BODY,
                 "responses": {"201": _ok(_ref("Funnel"), "Created."), "400": _INVALID,
-                              **_COMMON},
+                              **_COMMON, **_TOO_LARGE},
             },
         },
         f"{V1}/funnels/{{id}}": {
@@ -547,7 +548,8 @@ def paths() -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "parameters": funnel,
                 "requestBody": _DEFINITION_BODY,
-                "responses": {"200": _ok(_ref("Funnel")), "400": _INVALID, **_COMMON},
+                "responses": {"200": _ok(_ref("Funnel")), "400": _INVALID, **_COMMON,
+                              **_TOO_LARGE},
             },
             "delete": {
                 "summary": "Delete a funnel (events stay).",
@@ -575,7 +577,8 @@ def paths() -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "parameters": [SITE, *REPORT_PARAMS],
                 "requestBody": _INLINE_BODY,
-                "responses": {"200": _ok(_ref("Report")), **_REPORT_ERRORS, "400": _INVALID},
+                "responses": {"200": _ok(_ref("Report")), **_REPORT_ERRORS, "400": _INVALID,
+                              **_TOO_LARGE},
             }
         },
         f"{V1}/funnels/{{id}}/trends": {
@@ -611,7 +614,8 @@ def paths() -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "parameters": [SITE, _DAYS],
                 "requestBody": _INLINE_BODY,
-                "responses": {"200": _ok(_ref("Preview")), **_REPORT_ERRORS, "400": _INVALID},
+                "responses": {"200": _ok(_ref("Preview")), **_REPORT_ERRORS, "400": _INVALID,
+                              **_TOO_LARGE},
             }
         },
         f"{V1}/values/{{field}}": {
