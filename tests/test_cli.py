@@ -1,7 +1,9 @@
+import gzip
 import json
 import os
 import re
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from tracker import accounts, writer
 from tracker.cli import main
 from tracker.clickhouse import Store
 from tracker.configdb import db
+from tracker.ingest import files
 from tracker.models import Site
 
 COMMANDS = [
@@ -248,3 +251,112 @@ def test_exported_file_gets_the_umask_mode(
     assert result.exit_code == 0, result.output
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
     assert list(out.parent.iterdir()) == [out]  # no temporary file left beside it
+
+
+def _ndjson(n: int) -> bytes:
+    """n distinct events as NDJSON, in the import format."""
+    return b"".join(
+        json.dumps(
+            {
+                "id": str(uuid.UUID(int=i + 1)),
+                "type": "pageview",
+                "url": f"https://example.test/p{i}",
+                "visitor": f"v{i % 97}",
+                "ts": "2025-03-01T10:00:00Z",
+            }
+        ).encode()
+        + b"\n"
+        for i in range(n)
+    )
+
+
+def _stored_count(store: Store, site: Site) -> int:
+    return int(store.scalar(f"SELECT count() FROM events WHERE site_id = '{site.key}'"))
+
+
+def _lines_before_the_cut(truncated_gzip: bytes) -> int:
+    return zlib.decompressobj(wbits=31).decompress(truncated_gzip).count(b"\n")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"\x1f\x8b\x08\x00" + b"garbage" * 20, "has damaged gzip data at its start: invalid"),
+        (b"\x1f\x8b\x09\x00" + bytes(20), "has damaged gzip data at its start: Unknown compr"),
+        (b"\x1f\x8b", "is truncated: its gzip data ends at its start"),
+    ],
+    ids=["corrupt-body", "unknown-method", "header-only"],
+)
+def test_import_of_a_damaged_gzip_is_one_line(
+    runner: FlaskCliRunner, store: Store, site: Site, tmp_path: Path, body: bytes, message: str
+) -> None:
+    path = tmp_path / "events.ndjson.gz"
+    path.write_bytes(body)
+    result = runner.invoke(main, ["import", str(path), "--site", site.key])
+    assert result.exit_code == 1
+    (line,) = result.output.splitlines()
+    assert line.startswith(f"Error: events.ndjson.gz {message}")
+    assert line.endswith("; nothing was imported")
+    assert _stored_count(store, site) == 0
+
+
+def test_import_of_a_truncated_gzip_names_the_line_and_imports_nothing(
+    runner: FlaskCliRunner, store: Store, site: Site, tmp_path: Path
+) -> None:
+    whole = gzip.compress(_ndjson(3000))
+    cut = whole[: len(whole) // 2]
+    lines = _lines_before_the_cut(cut)
+    assert 0 < lines < 3000
+    array = gzip.compress(json.dumps([{}] * 1000).encode())[:-9]
+    for name, body, where in (
+        ("events.ndjson.gz", cut, f"line {lines}"),
+        ("array.json.gz", array, f"{len(zlib.decompressobj(wbits=31).decompress(array))} bytes"),
+    ):
+        path = tmp_path / name
+        path.write_bytes(body)
+        result = runner.invoke(main, ["import", str(path), "--site", site.key])
+        assert result.exit_code == 1
+        assert result.output == (
+            f"Error: {name} is truncated: its gzip data ends after {where}; nothing was imported\n"
+        )
+    assert _stored_count(store, site) == 0
+
+
+def test_a_file_cut_short_while_importing_keeps_what_was_imported(
+    runner: FlaskCliRunner,
+    store: Store,
+    site: Site,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The file is cut short after it was counted (a download still being written): the
+    chunks imported before the cut stay, and a re-run with the whole file adds the rest once."""
+    from tracker.ingest.importer import CHUNK
+
+    whole = gzip.compress(_ndjson(CHUNK + 2000), mtime=0)
+    path = tmp_path / "events.ndjson.gz"
+    path.write_bytes(whole)
+    cut = whole[: int(len(whole) * 0.8)]
+    assert CHUNK < _lines_before_the_cut(cut) < CHUNK + 2000
+    count = files.count_events
+
+    def count_then_cut(file: Path) -> int:
+        total = count(file)
+        file.write_bytes(cut)
+        return total
+
+    monkeypatch.setattr(files, "count_events", count_then_cut)
+    result = runner.invoke(main, ["import", str(path), "--site", site.key])
+    monkeypatch.setattr(files, "count_events", count)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] + "\n" == (
+        f"Error: events.ndjson.gz is truncated: its gzip data ends after line "
+        f"{_lines_before_the_cut(cut)}; {CHUNK} events were imported before that "
+        "(0 already present), and a re-run skips them\n"
+    )
+    assert _stored_count(store, site) == CHUNK
+    path.write_bytes(whole)
+    again = runner.invoke(main, ["import", str(path), "--site", site.key])
+    assert again.exit_code == 0, again.output
+    assert f"Imported 2000 events into {site.key} ({CHUNK} already present" in again.output
+    assert _stored_count(store, site) == CHUNK + 2000

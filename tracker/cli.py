@@ -344,7 +344,7 @@ def import_(file: Path, site_key: str) -> None:
     Idempotent by event id: importing the same file twice stores each event once.
     """
     from tracker.collector.state import collector_of
-    from tracker.ingest.files import count_events, iter_events
+    from tracker.ingest.files import EventFileError, count_events, iter_events
     from tracker.ingest.importer import CHUNK, ImportSummary, import_chunk
 
     app = _app()
@@ -352,7 +352,10 @@ def import_(file: Path, site_key: str) -> None:
         _site(site_key)  # fails early, before counting the file
         state = collector_of(app)
         try:
+            # Reads the whole file, so a damaged or truncated one fails before any import.
             total_events = count_events(file)
+        except EventFileError as exc:
+            raise click.ClickException(f"{exc}; nothing was imported") from None
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         salt = state.salts.salt()
@@ -369,10 +372,16 @@ def import_(file: Path, site_key: str) -> None:
                 bar.update(len(chunk))
                 chunk.clear()
 
-            for event in iter_events(file, bad_lines):
-                chunk.append(event)
-                if len(chunk) >= CHUNK:
-                    run()
+            try:
+                for event in iter_events(file, bad_lines):
+                    chunk.append(event)
+                    if len(chunk) >= CHUNK:
+                        run()
+            except EventFileError as exc:  # the file changed after it was counted
+                raise click.ClickException(
+                    f"{exc}; {total.imported} events were imported before that "
+                    f"({total.existing} already present), and a re-run skips them"
+                ) from None
             if chunk:
                 run()
     if bad_lines:
