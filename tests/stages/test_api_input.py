@@ -4,6 +4,7 @@ types of report arguments, repeated parameters, person ids and HTTP details (All
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import pytest
@@ -158,3 +159,76 @@ def test_import_bodies_keep_their_own_larger_limit(
     )
     assert res.status_code == 200, res.get_data(as_text=True)
     assert res.get_json()["imported"] == 6000
+
+
+def _inline(query: Any) -> str:
+    return json.dumps({"stages": json.loads(TWO), "query": query})
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ({"mode": {}}, "query.mode must be text, got an object"),
+        ("mode=strict", "query must be an object"),
+        (["from"], "query must be an object"),
+        ({"from": 20261101}, "query.from must be text, got a number"),
+        ({"to": True}, "query.to must be text, got true/false"),
+        ({"country": {"a": 1}}, "query.country must be text or a list of texts, got an object"),
+        ({"country": 5}, "query.country must be text or a list of texts, got a number"),
+        ({"filter": ["path:contains:/a", 7]}, "query.filter must be text or a list"),
+        ({"limit": 2.5}, "query.limit must be text, got a number"),
+        ({"contry": "US"}, "query.contry is not a report argument"),
+    ],
+)
+def test_inline_report_arguments_of_the_wrong_type_are_a_400(
+    client: FlaskClient, site: Site, auth: dict, query: Any, reason: str
+) -> None:
+    res = _post(client, site, auth, "/funnel-report", _inline(query))
+    assert res.status_code == 400, res.get_data(as_text=True)
+    assert res.get_json()["error"] == "invalid_query"
+    assert reason in res.get_json()["detail"]
+
+
+def test_inline_report_arguments_of_the_right_types(
+    client: FlaskClient, site: Site, auth: dict
+) -> None:
+    query = {
+        "from": "2026-04-01", "to": "2026-04-10", "mode": "any", "window": 3600, "limit": 5,
+        "country": ["US", "DE"], "filter": "path:contains:/", "breakdown": None,
+    }  # fmt: skip
+    res = _post(client, site, auth, "/funnel-report", _inline(query))
+    assert res.status_code == 200, res.get_data(as_text=True)
+    body = res.get_json()
+    assert (body["mode"], body["window"]) == ("any", 3600)
+    assert body["range"] == {"from": "2026-04-01", "to": "2026-04-10"}
+    # The URL and the body may both give an argument if they agree; filters add up.
+    url = f"/api/v1/sites/{site.key}/funnel-report?mode=any&filter=path:contains:/b"
+    res = client.post(url, data=_inline(query), headers={**auth, **JSON})
+    assert res.status_code == 200
+    res = client.post(url.replace("any", "strict"), data=_inline(query), headers={**auth, **JSON})
+    assert res.status_code == 400
+    assert "query.mode is 'any' but the URL says mode='strict'" in res.get_json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/funnel-report"), ("get", "/funnels/{fid}/report"),
+     ("get", "/funnels/{fid}/trends"), ("get", "/funnels/{fid}/persons"),
+     ("get", "/persons/v1/journey"), ("get", "/funnels/{fid}/preview")],
+)  # fmt: skip
+def test_conflicting_repeats_of_one_valued_parameters_are_a_400(
+    client: FlaskClient, site: Site, auth: dict, method: str, path: str
+) -> None:
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][0]
+    url = f"/api/v1/sites/{site.key}" + path.format(fid=fid["id"])
+    body = {"data": _inline(None), "headers": {**auth, **JSON}}
+    call = getattr(client, method)
+    for query in ("mode=ordered&mode=strict", "mode=ordered&mode=bogus", "to=2026-04-10&to="):
+        res = call(f"{url}?{query}&stage=trace&days=3&days=4", **body)
+        assert res.status_code == 400, (query, res.get_data(as_text=True))
+        assert res.get_json()["error"] == "invalid_query"
+        assert "given 2 times" in res.get_json()["detail"]
+    # The same value twice is no conflict; filters and shorthands repeat by design.
+    query = "mode=strict&mode=strict&stage=trace&filter=path:contains:/&filter=path:contains:a"
+    res = call(f"{url}?{query}&country=US&country=DE", **body)
+    assert res.status_code == 200, res.get_data(as_text=True)

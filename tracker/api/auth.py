@@ -7,11 +7,13 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, g, request
+from werkzeug.datastructures import MultiDict
 
 from tracker import accounts
 from tracker.api.errors import ApiError
 from tracker.configdb import db
 from tracker.models import Site, User
+from tracker.reports.query import REPEATABLE
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -37,9 +39,25 @@ def require_token(func: F) -> F:
             raise ApiError(401, "unauthorized", "unknown or revoked API token")
         db.session.commit()  # records last_used_at
         g.api_user = user
+        reject_conflicting_repeats(request.args)
         return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def reject_conflicting_repeats(args: MultiDict[str, str]) -> None:
+    """Every query parameter but the repeatable filters (`filter`, the attribution
+    shorthands) takes one value. Given twice with different values it is a 400, on every
+    endpoint alike, rather than whichever one a view happens to read."""
+    for key in args:
+        if key in REPEATABLE:
+            continue
+        values = args.getlist(key)
+        if len(set(values)) > 1:
+            shown = ", ".join(repr(v) for v in values[:5])
+            raise ApiError(
+                400, "invalid_query", f"{key} was given {len(values)} times ({shown}); give it once"
+            )
 
 
 def site_for_request(site_key: str) -> Site:

@@ -17,7 +17,13 @@ from tracker.app import store_of
 from tracker.clickhouse import Store
 from tracker.configdb import db
 from tracker.models import Funnel, Site
-from tracker.reports.query import QueryError, ReportQuery, parse_report_query
+from tracker.reports.query import (
+    REPEATABLE,
+    SINGLE_VALUED,
+    QueryError,
+    ReportQuery,
+    parse_report_query,
+)
 from tracker.stages.definitions import INVALID_TEXT, DefinitionError, invalid_text_path
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -179,12 +185,56 @@ def inline_report(site_key: str) -> Any:
     args: dict[str, Any] = {}
     for key in request.args:
         values = request.args.getlist(key)
-        args[key] = values if len(values) > 1 or key == "filter" else values[0]
-    extra = body.get("query")
-    if isinstance(extra, dict):
-        args.update(extra)
+        args[key] = values if key in REPEATABLE else values[0]  # repeats agree (require_token)
+    for key, value in _body_query(body).items():
+        if key in REPEATABLE:
+            args[key] = [*args.get(key, []), *value]  # every filter applies
+        elif key in args and args[key] != value:
+            raise QueryError(
+                f"query.{key} is {value!r} but the URL says {key}={args[key]!r}; give one"
+            )
+        else:
+            args[key] = value
     query = parse_report_query(args, site)
     return jsonify(build(_store(), site, definition, query))
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "true/false", int: "a number", float: "a number", dict: "an object"}
+    return names.get(type(value), "a list" if isinstance(value, list) else "null")
+
+
+def _body_query(body: dict[str, Any]) -> dict[str, Any]:
+    """The report arguments of an inline report's body (`query`), as the query string would
+    give them: text, lists of text for the repeatable ones. A wrong type is a 400 naming the
+    key rather than a value silently ignored or turned into text."""
+    raw = body.get("query")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise QueryError('query must be an object of report arguments, e.g. {"from": "2026-03-01"}')
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue  # as if not given
+        if key in REPEATABLE:
+            values = value if isinstance(value, list) else [value]
+            wrong = next((v for v in values if not isinstance(v, str)), None)
+            if wrong is not None:
+                raise QueryError(
+                    f"query.{key} must be text or a list of texts, got {_json_type(wrong)}"
+                )
+            out[key] = values
+        elif key in SINGLE_VALUED:
+            # A count or a window in seconds may come as a JSON number; nothing else may.
+            number = key in ("limit", "window") and type(value) is int
+            if not isinstance(value, str) and not number:
+                raise QueryError(f"query.{key} must be text, got {_json_type(value)}")
+            out[key] = str(value)
+        else:
+            known = ", ".join((*SINGLE_VALUED, *REPEATABLE))
+            raise QueryError(f"query.{key} is not a report argument; use one of {known}")
+    return out
 
 
 def _int_arg(name: str, default: int) -> int:

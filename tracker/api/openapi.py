@@ -469,7 +469,14 @@ _INLINE_BODY = {
                         "required": ["definition"],
                         "properties": {
                             "definition": _ref("Definition"),
-                            "query": {"type": "object", "description": "Report arguments."},
+                            "query": {
+                                "type": "object",
+                                "nullable": True,
+                                "description": "Report arguments as in the query string: "
+                                "text (limit and window also numbers; filter and the "
+                                "shorthands also lists of text). Other types and unknown "
+                                "keys are a 400 naming the key.",
+                            },
                         },
                     },
                 ]

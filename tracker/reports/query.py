@@ -23,6 +23,9 @@ MAX_RANGE_DAYS = 5 * 366
 DEFAULT_BREAKDOWN_LIMIT = 10
 # Shorthand query parameters -> attribution field (equality filters).
 SHORTHAND = ("campaign", "source", "medium", "keyword", "country", "region", "device", "landing")
+# Arguments that may be given several times (all of them apply); every other one takes one value.
+REPEATABLE = ("filter", *SHORTHAND)
+SINGLE_VALUED = ("from", "to", "mode", "window", "breakdown", "segment", "compare", "limit")
 
 
 class QueryError(ValueError):
