@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -733,3 +733,35 @@ def test_bad_compare_is_400(
     )
     assert res.status_code == 400
     assert reason in res.get_json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("interval", "first", "count"),
+    [("month", "2025-12-01", 12), ("week", "2026-09-07", 12), ("day", "2026-10-27", 30)],
+)
+def test_default_trends_range_starts_at_a_period_start(
+    client: FlaskClient,
+    site: Site,
+    auth: dict,
+    monkeypatch: pytest.MonkeyPatch,
+    interval: str,
+    first: str,
+    count: int,
+) -> None:
+    """Without from/to: the last 12 months or weeks (or 30 days), each whole but the one under
+    way, not a one-day sliver of the month or week before."""
+    today = date(2026, 11, 25)  # a Wednesday
+    monkeypatch.setattr("tracker.reports.query.today_in", lambda tz: today)
+    monkeypatch.setattr("tracker.reports.trends.today_in", lambda tz: today)
+    fid = last_funnel_id(client, site, auth)
+    res = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/trends",
+        query_string={"interval": interval},
+        headers=auth,
+    )
+    body = res.get_json()
+    assert body["range"] == {"from": first, "to": "2026-11-25"}
+    periods = body["periods"]
+    assert len(periods) == count and periods[0]["start"] == first
+    assert not any(p["partial"] for p in periods[:-1])
+    assert [p["complete"] for p in periods] == [True] * (count - 1) + [False]  # under way

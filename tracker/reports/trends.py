@@ -51,6 +51,16 @@ def periods_between(first: date, last: date, interval: str) -> list[tuple[date, 
     return out
 
 
+def default_first_day(last: date, interval: str) -> date:
+    """Where the default range (the last 30 days, 12 weeks or 12 months) starts: at the
+    start of the period DEFAULT_PERIODS - 1 periods before the one holding `last`, so every
+    period but the one under way is whole (not a clipped first day of a month or week)."""
+    first = period_start(last, interval)
+    for _ in range(DEFAULT_PERIODS[interval] - 1):
+        first = period_start(first - timedelta(days=1), interval)
+    return first
+
+
 def funnel_trends(
     store: Store, site: Site, definition: Any, query: ReportQuery, interval: str = "month"
 ) -> dict[str, Any]:
@@ -60,9 +70,7 @@ def funnel_trends(
     query = query.totals_only()
     first = query.date_from
     if not query.explicit_range:
-        first = query.date_to
-        for _ in range(DEFAULT_PERIODS[interval] - 1):
-            first = period_start(first, interval) - timedelta(days=1)
+        first = default_first_day(query.date_to, interval)
     # Periods align to calendar boundaries, but the first and last are clipped to the range:
     # a day outside the chosen range never counts (such a period is marked "partial").
     whole = periods_between(first, query.date_to, interval)
