@@ -614,6 +614,10 @@ def test_pipeline_by_breakdown_group(logged_in: FlaskClient, traffic: Site) -> N
         ["spring", "3", "1", "33.3%", "40", "40", "15 min", "2", "≈ 0.8 33.33"],
         ["autumn", "2", "0", "0.0%", "0", DASH, DASH, "2", "≈ 0.0"],
     ]
+    # The note says why the groups' forecasts (0.8 + 0) differ from the total's.
+    note = re.sub(r"<[^>]+>", "", html[html.index('id="pipeline-bd-help"') :].split("</p>")[0])
+    headline = re.search(r'id="kpi-forecast">.*?≈ ([\d.,]+)<', html, re.S).group(1)  # type: ignore[union-attr]
+    assert f"together ≈ 1 here, against ≈ {round(float(headline))} at the rates of everyone" in note
     merged = logged_in.get(f"{url}&limit=1").data.decode()
     assert "All other values (1)" in merged and "data-pipeline-other" in merged
     assert 'id="pipeline-breakdown"' not in logged_in.get(url.split("?")[0]).data.decode()
