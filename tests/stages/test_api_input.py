@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
+from tests.stages.conftest import load
 from tracker import funnels as funnel_service
+from tracker.clickhouse import Store
 from tracker.configdb import db
 from tracker.models import Site
 
@@ -217,8 +220,10 @@ def test_inline_report_arguments_of_the_right_types(
      ("get", "/persons/v1/journey"), ("get", "/funnels/{fid}/preview")],
 )  # fmt: skip
 def test_conflicting_repeats_of_one_valued_parameters_are_a_400(
-    client: FlaskClient, site: Site, auth: dict, method: str, path: str
+    client: FlaskClient, store: Store, site: Site, auth: dict, method: str, path: str
 ) -> None:
+    load(store, [{"site_id": site.key, "visitor_id": "v1", "type": "pageview",
+                  "ts": datetime(2026, 4, 10, tzinfo=UTC)}])  # fmt: skip
     fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][0]
     url = f"/api/v1/sites/{site.key}" + path.format(fid=fid["id"])
     body = {"data": _inline(None), "headers": {**auth, **JSON}}
@@ -232,3 +237,27 @@ def test_conflicting_repeats_of_one_valued_parameters_are_a_400(
     query = "mode=strict&mode=strict&stage=trace&filter=path:contains:/&filter=path:contains:a"
     res = call(f"{url}?{query}&country=US&country=DE", **body)
     assert res.status_code == 200, res.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("person", "status", "error"),
+    [("nosuch", 404, "not_found"), ("%20", 400, "invalid_person"), ("%00", 400, "invalid_person"),
+     ("a%00b", 400, "invalid_person"), ("%09%20", 400, "invalid_person"),
+     ("x" * 513, 400, "invalid_person")],
+)  # fmt: skip
+def test_journey_and_erasure_agree_on_unknown_and_invalid_ids(
+    client: FlaskClient, store: Store, site: Site, auth: dict, person: str, status: int, error: str
+) -> None:
+    load(store, [{"site_id": site.key, "visitor_id": "v1", "type": "pageview",
+                  "ts": datetime(2026, 4, 10, tzinfo=UTC)}])  # fmt: skip
+    base = f"/api/v1/sites/{site.key}/persons/{person}"
+    for res in (
+        client.get(f"{base}/journey", headers=auth),
+        client.get(f"{base}/journey?from=2026-04-01&to=2026-04-30", headers=auth),
+        client.delete(f"{base}?dry_run=true", headers=auth),
+    ):
+        assert (res.status_code, res.get_json()["error"]) == (status, error)
+    # A stored id answers, with or without spaces around it, as DELETE takes it.
+    for given in ("v1", "%20v1%20"):
+        res = client.get(f"/api/v1/sites/{site.key}/persons/{given}/journey", headers=auth)
+        assert res.status_code == 200 and res.get_json()["person"] == "v1"

@@ -16,6 +16,7 @@ from tracker.api.errors import ApiError
 from tracker.app import store_of
 from tracker.clickhouse import Store
 from tracker.configdb import db
+from tracker.erasure import MAX_ID_LENGTH
 from tracker.models import Funnel, Site
 from tracker.reports.query import (
     REPEATABLE,
@@ -359,6 +360,7 @@ def person_journey(site_key: str, person_id: str) -> Any:
     from tracker.reports import person_journey as build
 
     site = site_for_request(site_key)
+    person_id = _person_id(person_id)
     funnel_id = request.args.get("funnel")
     funnel: Funnel | None
     if funnel_id:
@@ -373,8 +375,26 @@ def person_journey(site_key: str, person_id: str) -> Any:
     # that report (`progress`), so a journey agrees with the persons list it came from.
     query = parse_report_query(request.args, site) if definition else None
     result = build(_store(), site, definition, person_id, query)
+    if not result["events"]:
+        # As DELETE …/persons/{id} answers: an id no stored event names is no person.
+        raise ApiError(404, "not_found", f"no event of this site names {person_id!r}")
     result["funnel_id"] = funnel.id if funnel else None
     return jsonify(result)
+
+
+def _person_id(raw: str) -> str:
+    """A visitor or user id from the URL, checked as erasure checks it (stripped; not blank,
+    no NUL, at most MAX_ID_LENGTH characters), so journey and DELETE agree on what is an id."""
+    person = raw.strip()
+    if not person:
+        raise ApiError(400, "invalid_person", "give a visitor or user id")
+    if len(person) > MAX_ID_LENGTH or "\x00" in person:
+        raise ApiError(
+            400,
+            "invalid_person",
+            f"not a visitor or user id (at most {MAX_ID_LENGTH} characters, no NUL)",
+        )
+    return person
 
 
 @bp.get("/sites/<site_key>/funnels/<int:funnel_id>/preview")

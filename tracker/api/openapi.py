@@ -638,7 +638,13 @@ def paths() -> dict[str, Any]:
                          _query("funnel", "Funnel id (default: the site's first funnel).",
                                 {"type": "integer", "minimum": 0}),
                          *REPORT_PARAMS],
-                        _ok(_ref("Journey"))),
+                        _ok(_ref("Journey")),
+                        {**_REPORT_ERRORS,
+                         "400": error_response("invalid_query, invalid_pattern, or "
+                                               "invalid_person (blank, NUL, over 512 "
+                                               "characters)."),
+                         "404": error_response("No such site or funnel, or no stored event "
+                                               "names the id.")}),
         },
         f"{V1}/persons/{{id}}": {
             "delete": {
