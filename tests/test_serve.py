@@ -19,9 +19,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def funnel(args: list[str], data_dir: Path, **kw: object) -> subprocess.Popen[str]:
+def funnel(
+    args: list[str], data_dir: Path, extra_env: dict[str, str] | None = None, **kw: object
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNEL_")}
     env["FUNNEL_DATA_DIR"] = str(data_dir)
+    env.update(extra_env or {})
     return subprocess.Popen(  # type: ignore[call-overload]
         [sys.executable, "-m", "tracker", *args],
         env=env,
@@ -64,3 +67,34 @@ def test_serve_is_ready_and_a_second_serve_exits_clearly(tmp_path: Path) -> None
     finally:
         first.terminate()
         first.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        ({"FUNNEL_DATABASE_URL": "foo://x"}, [], "FUNNEL_DATABASE_URL names a database or driver"),
+        ({"FUNNEL_GEOIP_DB": "TEXT_FILE"}, [], "FUNNEL_GEOIP_DB TEXT_FILE: not a MaxMind-format"),
+        ({"FUNNEL_HOST": "999.1.1.1"}, [], "FUNNEL_HOST is not a valid IP address: '999.1.1.1'"),
+        ({"FUNNEL_HOST": "192.0.2.1"}, [], "FUNNEL_HOST 192.0.2.1 is not an address of this"),
+        ({}, ["--host", "192.0.2.1"], "--host 192.0.2.1 is not an address of this machine"),
+    ],
+    ids=["database-url", "geoip-db", "host-syntax", "host-not-here", "host-option"],
+)
+def test_a_bad_setting_stops_serve_at_once_with_one_line(
+    tmp_path: Path, env: dict[str, str], args: list[str], message: str
+) -> None:
+    text_file = tmp_path / "not-a-database.mmdb"
+    text_file.write_text("hello\n")
+    env = {k: v.replace("TEXT_FILE", str(text_file)) for k, v in env.items()}
+    message = message.replace("TEXT_FILE", str(text_file))
+    started = time.monotonic()
+    # 192.0.2.1 is a documentation address (TEST-NET-1): never one of this machine's.
+    proc = funnel(["serve", "--port", "8199", *args], tmp_path / "data", extra_env=env)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert len(out.splitlines()) == 1 and out.startswith(f"Error: {message}"), out
+    assert time.monotonic() - started < 15  # no gunicorn bind retries, no migrations
+    assert not (tmp_path / "data" / "clickhouse").exists()

@@ -34,6 +34,15 @@ def test_server_dsn_uses_many_workers(tmp_path: Path) -> None:
         ("FUNNEL_CLICKHOUSE_DSN", "http://"),
         ("FUNNEL_CLICKHOUSE_CLUSTER", "bad name; DROP"),
         ("FUNNEL_DATABASE_URL", "not-a-url"),
+        ("FUNNEL_DATABASE_URL", "foo://x"),
+        ("FUNNEL_DATABASE_URL", "x://"),
+        ("FUNNEL_DATABASE_URL", "nosuchdriver+nosuchdriver://u:secret@h/db"),
+        ("FUNNEL_DATABASE_URL", "mysql+nosuchdriver://u:secret@h/db"),
+        ("FUNNEL_HOST", "999.1.1.1"),
+        ("FUNNEL_HOST", "10.0.0"),
+        ("FUNNEL_HOST", "bad_host!"),
+        ("FUNNEL_HOST", ""),
+        ("FUNNEL_HOST", "-leading.example"),
         ("FUNNEL_LOG_LEVEL", "loud"),
         ("FUNNEL_THREADS", "0"),
         ("FUNNEL_QUERY_TIMEOUT", "-1"),
@@ -48,6 +57,32 @@ def test_invalid_values_name_the_variable(tmp_path: Path, var: str, value: str) 
         Settings.from_env(env)
     assert var in str(err.value)
     assert "\n" not in str(err.value)
+    assert "secret" not in str(err.value)  # a URL's password is never echoed
+
+
+@pytest.mark.parametrize(
+    ("raw", "host"),
+    [
+        ("0.0.0.0", "0.0.0.0"),
+        ("::", "::"),
+        ("[::1]", "::1"),
+        (" localhost ", "localhost"),
+        ("stats.example.com", "stats.example.com"),
+        ("10-0-0-1.internal", "10-0-0-1.internal"),
+    ],
+)
+def test_host_takes_addresses_and_names(tmp_path: Path, raw: str, host: str) -> None:
+    assert Settings.from_env({"FUNNEL_DATA_DIR": str(tmp_path), "FUNNEL_HOST": raw}).host == host
+
+
+def test_a_geoip_file_that_is_not_a_maxmind_database(tmp_path: Path) -> None:
+    for name, body in (("text.mmdb", b"hello\n"), ("empty.mmdb", b"")):
+        path = tmp_path / name
+        path.write_bytes(body)
+        env = {"FUNNEL_DATA_DIR": str(tmp_path), "FUNNEL_GEOIP_DB": str(path)}
+        with pytest.raises(SettingsError) as err:
+            Settings.from_env(env)
+        assert str(err.value) == f"FUNNEL_GEOIP_DB {path}: not a MaxMind-format (.mmdb) database"
 
 
 def test_cluster_requires_a_server(tmp_path: Path) -> None:

@@ -139,10 +139,15 @@ def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
     The embedded chdb:// store runs one worker with threads; a ClickHouse server runs
     FUNNEL_WORKERS workers (default 2 x cores + 1).
     """
+    from tracker.serve import bind_address, check_host
     from tracker.serve import serve as run
+    from tracker.settings import parse_host
 
     settings = Settings.from_env()
-    bind = f"{host or settings.host}:{port or settings.port}"
+    name = "--host" if host is not None else "FUNNEL_HOST"
+    host = settings.host if host is None else parse_host(name, host)
+    check_host(host, name)
+    bind = bind_address(host, port or settings.port)
     mode = (
         f"embedded store, 1 worker x {settings.threads} threads"
         if settings.embedded

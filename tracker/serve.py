@@ -7,6 +7,7 @@ process before gunicorn starts, and each worker opens its client after fork.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from tracker.datadir_lock import DataDirLock
-from tracker.settings import Settings
+from tracker.settings import Settings, SettingsError
 
 
 class _Gunicorn(BaseApplication):
@@ -46,7 +47,7 @@ def _post_worker_init(worker: Any) -> None:
 def gunicorn_options(settings: Settings, bind: str | None = None) -> dict[str, Any]:
     workers = settings.default_workers()
     options: dict[str, Any] = {
-        "bind": bind or f"{settings.host}:{settings.port}",
+        "bind": bind or bind_address(settings.host, settings.port),
         "workers": workers,
         "worker_class": "gthread",
         "threads": settings.threads,
@@ -63,6 +64,32 @@ def gunicorn_options(settings: Settings, bind: str | None = None) -> dict[str, A
         "control_socket_disable": True,
     }
     return options
+
+
+def bind_address(host: str, port: int) -> str:
+    """host:port as gunicorn reads it: an IPv6 address goes in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def check_host(host: str, name: str) -> None:
+    """Fail at once, naming the setting (`name`), when `host` cannot be bound here: gunicorn
+    would retry for seconds and never say which setting is wrong. Port 0, so a port in use
+    (gunicorn's retries wait for it) is not the question."""
+    try:
+        found = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else exc
+        raise SettingsError(f"{name} {host} cannot be resolved: {reason}") from None
+    problem: OSError | None = None
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.bind(address)
+                return
+            except OSError as exc:
+                problem = exc
+    reason = problem.strerror if problem is not None else "no address"
+    raise SettingsError(f"{name} {host} is not an address of this machine: {reason}")
 
 
 def run_migrations_in_child() -> None:

@@ -5,6 +5,7 @@ Invalid values raise SettingsError naming the variable, so start-up stops with o
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -20,6 +21,7 @@ class SettingsError(ValueError):
 
 
 _CLUSTER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+_HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 def _int(lo: int, hi: int) -> Callable[[str, str], int]:
@@ -48,6 +50,24 @@ def _str(var: str, raw: str) -> str:
     return raw.strip()
 
 
+def parse_host(var: str, raw: str) -> str:
+    """An address to bind: an IP address (IPv6 also in brackets) or a host name."""
+    host = raw.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    labels = host.removesuffix(".").split(".")
+    if all(label.isdigit() for label in labels):
+        raise SettingsError(f"{var} is not a valid IP address: {raw!r}")
+    # A host name's last label is never all digits, so "999.1.1" is refused here too.
+    if len(host) > 253 or labels[-1].isdigit() or not all(map(_HOST_LABEL_RE.match, labels)):
+        raise SettingsError(f"{var} must be an IP address or a host name, got {raw!r}")
+    return host
+
+
 def _choice(*allowed: str) -> Callable[[str, str], str]:
     def parse(var: str, raw: str) -> str:
         value = raw.strip().lower()
@@ -67,7 +87,7 @@ class Settings:
     clickhouse_cluster: str = field(default="", metadata={"env": "FUNNEL_CLICKHOUSE_CLUSTER"})
     database_url: str = field(default="", metadata={"env": "FUNNEL_DATABASE_URL"})
     secret_key: str = field(default="", metadata={"env": "FUNNEL_SECRET_KEY"})
-    host: str = field(default="127.0.0.1", metadata={"env": "FUNNEL_HOST"})
+    host: str = field(default="127.0.0.1", metadata={"env": "FUNNEL_HOST", "parse": parse_host})
     port: int = field(default=8000, metadata={"env": "FUNNEL_PORT", "parse": _int(1, 65535)})
     workers: int = field(default=0, metadata={"env": "FUNNEL_WORKERS", "parse": _int(0, 256)})
     threads: int = field(default=8, metadata={"env": "FUNNEL_THREADS", "parse": _int(1, 256)})
@@ -171,6 +191,7 @@ class Settings:
             raise SettingsError(
                 f"FUNNEL_DATABASE_URL must be an SQLAlchemy URL, got {self.database_url!r}"
             )
+        _check_database_url(self.database_url)
         if self.log_level.lower() not in {"debug", "info", "warning", "error", "critical"}:
             raise SettingsError(
                 f"FUNNEL_LOG_LEVEL must be debug, info, warning, error or critical, "
@@ -178,6 +199,13 @@ class Settings:
             )
         if self.geoip_db and not Path(self.geoip_db).is_file():
             raise SettingsError(f"FUNNEL_GEOIP_DB points at a missing file: {self.geoip_db}")
+        if self.geoip_db:
+            from tracker.ingest.geo import GeoDatabaseError, open_database
+
+            try:
+                open_database(self.geoip_db).close()
+            except GeoDatabaseError as exc:
+                raise SettingsError(f"FUNNEL_GEOIP_DB {self.geoip_db}: {exc}") from None
 
     def ensure_data_dir(self) -> None:
         try:
@@ -212,6 +240,29 @@ class Settings:
         if self.embedded:
             return 1
         return self.workers or (2 * (os.cpu_count() or 1) + 1)
+
+
+def _check_database_url(url: str) -> None:
+    """The URL names a database SQLAlchemy knows: found now, a typo would otherwise surface
+    as a traceback when the store opens."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SettingsError(
+            "FUNNEL_DATABASE_URL must be an SQLAlchemy URL such as sqlite:///path/config.db "
+            "or postgresql+psycopg://user:password@host/db"
+        ) from None
+    name = parsed.drivername  # never the whole URL: it may hold a password
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise SettingsError(
+            f"FUNNEL_DATABASE_URL names a database or driver SQLAlchemy does not know: {name!r} "
+            "(use sqlite:///path or postgresql+psycopg://...)"
+        ) from None
 
 
 ENV_VARS: tuple[str, ...] = tuple(

@@ -30,12 +30,27 @@ def _name(record: Mapping[str, Any] | None) -> str:
     return ""
 
 
+class GeoDatabaseError(ValueError):
+    """The file cannot be opened as a MaxMind-format database; the message says why."""
+
+
+def open_database(path: str) -> maxminddb.Reader:
+    """A reader for a MaxMind-format (.mmdb) file, or GeoDatabaseError."""
+    try:
+        return maxminddb.open_database(path)
+    except maxminddb.InvalidDatabaseError:
+        raise GeoDatabaseError("not a MaxMind-format (.mmdb) database") from None
+    except (OSError, ValueError) as exc:  # unreadable; an unusable path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise GeoDatabaseError(f"cannot be read: {reason}") from None
+
+
 class GeoLookup:
     def __init__(self, db_path: str = "", trust_headers: bool = False) -> None:
         self.trust_headers = trust_headers
         self._reader: Any = None
         if db_path:
-            self._reader = maxminddb.open_database(db_path)
+            self._reader = open_database(db_path)
             self._cached = lru_cache(maxsize=16384)(self._lookup)
 
     @property
