@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
+from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.routing import IntegerConverter, Map
 
 from tracker.clickhouse import Store, get_store
@@ -52,7 +53,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     health.init_app(app)
     retention.init_app(app)
     _register_optional(app)
+    app.after_request(_allow_on_405)
     return app
+
+
+def _allow_on_405(response: Response) -> Response:
+    """A 405 says which methods the URL takes (RFC 9110), whichever layer's handler wrote
+    its body: a handler that answers in its own format (JSON for /api/, an HTML page) builds
+    a new response and drops the header the routing exception carries."""
+    exc = request.routing_exception
+    if (
+        response.status_code == 405
+        and "Allow" not in response.headers
+        and isinstance(exc, MethodNotAllowed)
+        and exc.valid_methods
+    ):
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
 
 
 def digits_up_to(limit: int) -> str:

@@ -261,3 +261,31 @@ def test_journey_and_erasure_agree_on_unknown_and_invalid_ids(
     for given in ("v1", "%20v1%20"):
         res = client.get(f"/api/v1/sites/{site.key}/persons/{given}/journey", headers=auth)
         assert res.status_code == 200 and res.get_json()["person"] == "v1"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("patch", "/api/v1/sites/{site}/funnels", {"GET", "POST"}),
+        ("delete", "/api/v1/sites/{site}/funnel-report", {"POST"}),
+        ("post", "/api/v1/sites/{site}/funnels/{fid}/report", {"GET"}),
+        ("put", "/api/v1/sites/{site}/persons/v1", {"DELETE"}),
+        ("get", "/api/collect", {"POST", "OPTIONS"}),
+        ("put", "/api/openapi.json", {"GET"}),
+    ],
+)
+def test_405_says_which_methods_are_allowed(
+    client: FlaskClient, site: Site, auth: dict, method: str, path: str, allowed: set[str]
+) -> None:
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][0]
+    res = getattr(client, method)(path.format(site=site.key, fid=fid["id"]), headers=auth)
+    assert res.status_code == 405
+    assert res.is_json and res.get_json()["error"] == "method_not_allowed"
+    assert allowed <= {m.strip() for m in res.headers["Allow"].split(",")}
+
+
+def test_204_has_no_content_type(client: FlaskClient, site: Site, auth: dict) -> None:
+    created = _post(client, site, auth, "/funnels", VALID).get_json()
+    res = client.delete(f"/api/v1/sites/{site.key}/funnels/{created['id']}", headers=auth)
+    assert res.status_code == 204 and res.data == b""
+    assert "Content-Type" not in res.headers

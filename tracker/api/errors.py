@@ -52,7 +52,20 @@ def register_error_handlers(bp: Blueprint) -> None:
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
         code = exc.code or 500
         name = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(code, name, exc.description)
+        response, status = error_response(code, name, exc.description)
+        # The exception's own headers (Allow on a 405, Retry-After, WWW-Authenticate) are
+        # part of the answer; only its HTML Content-Type is not.
+        for header, value in exc.get_headers():
+            if header.lower() != "content-type":
+                response.headers[header] = value
+        return response, status
+
+    @bp.after_request
+    def _no_body_no_type(response: Response) -> Response:
+        # A 204 has no body, so no Content-Type (Flask would label it text/html).
+        if response.status_code == 204:
+            response.headers.pop("Content-Type", None)
+        return response
 
 
 def _unavailable(detail: str) -> tuple[Response, int]:
