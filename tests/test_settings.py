@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,33 @@ def test_invalid_values_name_the_variable(tmp_path: Path, var: str, value: str) 
 )
 def test_host_takes_addresses_and_names(tmp_path: Path, raw: str, host: str) -> None:
     assert Settings.from_env({"FUNNEL_DATA_DIR": str(tmp_path), "FUNNEL_HOST": raw}).host == host
+
+
+def test_a_missing_database_driver_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for module in ("psycopg", "psycopg2", "pymysql"):  # as if not installed: import fails
+        monkeypatch.setitem(sys.modules, module, None)
+
+    def error(url: str) -> str:
+        env = {"FUNNEL_DATA_DIR": str(tmp_path), "FUNNEL_DATABASE_URL": url}
+        with pytest.raises(SettingsError) as err:
+            Settings.from_env(env)
+        message = str(err.value)
+        assert "secret" not in message and "\n" not in message
+        return message
+
+    assert error("postgresql+psycopg://u:secret@db/funnel") == (
+        "FUNNEL_DATABASE_URL needs the driver 'psycopg' for postgresql+psycopg, which is not "
+        "installed; install the postgres extra: pip install 'funnel-tracker[postgres]' "
+        "(in a checkout: pip install -e '.[postgres]')"
+    )
+    # The default driver of postgresql:// depends on the SQLAlchemy version.
+    assert "install the postgres extra" in error("postgresql://u:secret@db/funnel")
+    assert error("mysql+pymysql://u:secret@db/funnel") == (
+        "FUNNEL_DATABASE_URL needs the driver 'pymysql' for mysql+pymysql, which is not "
+        "installed; install the Python package that provides 'pymysql'"
+    )
 
 
 def test_a_geoip_file_that_is_not_a_maxmind_database(tmp_path: Path) -> None:

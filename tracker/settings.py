@@ -22,6 +22,9 @@ class SettingsError(ValueError):
 
 _CLUSTER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+POSTGRES_EXTRA = (
+    "pip install 'funnel-tracker[postgres]' (in a checkout: pip install -e '.[postgres]')"
+)
 
 
 def _int(lo: int, hi: int) -> Callable[[str, str], int]:
@@ -243,8 +246,8 @@ class Settings:
 
 
 def _check_database_url(url: str) -> None:
-    """The URL names a database SQLAlchemy knows: found now, a typo would otherwise surface
-    as a traceback when the store opens."""
+    """The URL names a database SQLAlchemy knows and whose driver is installed: found now, a
+    typo or a missing driver would otherwise surface as a traceback when the store opens."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -257,11 +260,27 @@ def _check_database_url(url: str) -> None:
         ) from None
     name = parsed.drivername  # never the whole URL: it may hold a password
     try:
-        parsed.get_dialect()
+        dialect = parsed.get_dialect()
     except NoSuchModuleError:
         raise SettingsError(
             f"FUNNEL_DATABASE_URL names a database or driver SQLAlchemy does not know: {name!r} "
             "(use sqlite:///path or postgresql+psycopg://...)"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        if parsed.get_backend_name() == "postgresql":
+            how = (
+                f"install the postgres extra: {POSTGRES_EXTRA}"
+                if parsed.get_driver_name() == "psycopg"
+                else f"use postgresql+psycopg:// and install the postgres extra: {POSTGRES_EXTRA}"
+            )
+        else:
+            how = f"install the Python package that provides {missing!r}"
+        raise SettingsError(
+            f"FUNNEL_DATABASE_URL needs the driver {missing!r} for {name}, which is not "
+            f"installed; {how}"
         ) from None
 
 
