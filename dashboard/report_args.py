@@ -6,6 +6,7 @@ This module turns those arguments into what `parse_report_query` takes and back 
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -169,6 +170,21 @@ def url_with(base: str, args: MultiDict[str, str], **changes: Any) -> str:
     items = sorted(out.items(multi=True), key=lambda kv: order.get(kv[0], len(order)))
     query = urlencode(items)
     return f"{base}?{query}" if query else base
+
+
+def file_tag(args: MultiDict[str, str], limit: int = 80) -> str:
+    """What sets an export apart from the plain report, for its file name: filters,
+    breakdown, comparison, mode and window ("by-country-campaign-spring_sale"). Only
+    letters, digits, "_" and "-", so it is safe in a Content-Disposition header."""
+    words: list[str] = []
+    for key, value in clean_args(args).items(multi=True):
+        if key in ("funnel", "range", "from", "to", "interval", "limit"):
+            continue
+        label = {"breakdown": "by", "compare": "vs"}.get(key, "" if key == "filter" else key)
+        parts = value.split(":") if value else ["none"]  # segment "": the "(none)" group
+        words += [label, *parts] if label else parts
+    slug = "-".join(w for w in (re.sub(r"[^A-Za-z0-9_]+", "_", w).strip("_") for w in words) if w)
+    return slug[:limit].rstrip("-_")
 
 
 def chips(args: MultiDict[str, str], base: str, **keep: Any) -> list[dict[str, str]]:

@@ -348,7 +348,13 @@ def filter_values(site_key: str, field: str) -> ResponseReturnValue:
     return jsonify(field=field, values=values)
 
 
-def _csv_response(text: str, filename: str) -> Response:
+def _csv_response(text: str, filename: str, args: MultiDict[str, str] | None = None) -> Response:
+    """A CSV download; with `args`, the file name also says which filters made it, so two
+    exports of the same range do not overwrite each other."""
+    tag = report_args.file_tag(args) if args is not None else ""
+    if tag:
+        stem, _, ext = filename.rpartition(".")
+        filename = f"{stem}-{tag}.{ext}"
     return Response(
         text,
         mimetype="text/csv",
@@ -371,7 +377,7 @@ def report_csv(site_key: str) -> ResponseReturnValue:
     result = reports.funnel_report(store_of(current_app), site, definition, query)
     text = reports.report_csv(result)
     return _csv_response(
-        text, f"funnel-{site.key}-{funnel.id}-{query.date_from}-{query.date_to}.csv"
+        text, f"funnel-{site.key}-{funnel.id}-{query.date_from}-{query.date_to}.csv", args
     )
 
 
@@ -391,6 +397,7 @@ def trends_csv(site_key: str) -> ResponseReturnValue:
     return _csv_response(
         reports.trends_csv(result),
         f"trends-{site.key}-{funnel.id}-{interval}-{query.date_from}-{query.date_to}.csv",
+        args,
     )
 
 
@@ -551,7 +558,9 @@ def persons_csv(site_key: str) -> ResponseReturnValue:
         result = _all_persons(site, definition, query, stage, status)
     except (reports.QueryError, ValueError) as exc:
         return jsonify(error="bad_query", detail=str(exc)), 400
-    return _csv_response(reports.persons_csv(result), f"persons-{site.key}-{stage}-{status}.csv")
+    return _csv_response(
+        reports.persons_csv(result), f"persons-{site.key}-{stage}-{status}.csv", args
+    )
 
 
 @bp.get("/sites/<site_key>/persons/<path:person_id>")
@@ -570,8 +579,21 @@ def journey(site_key: str, person_id: str) -> ResponseReturnValue:
             # The journey itself needs no report; it is shown without the report's verdict.
             query_error = str(exc)
     result = reports.person_journey(store_of(current_app), site, definition, person_id, query)
+    # Opened from a persons list: a way back to the same list and page.
+    back_to_list = None
+    list_status, list_stage = request.args.get("list_status"), request.args.get("list_stage")
+    if list_status in ("dropped", "reached", "skipped") and list_stage:
+        list_page = request.args.get("list_page", "1")
+        back_to_list = report_args.url_with(
+            url_for("dashboard.persons", site_key=site.key),
+            args,
+            stage=list_stage,
+            status=list_status,
+            page=list_page if list_page.isdecimal() and list_page != "1" else None,
+        )
     return render_template(
         "journey.html",
+        back_to_list=back_to_list,
         site=site,
         funnel=funnel,
         definition=definition,

@@ -274,3 +274,23 @@ def test_trend_dates_never_touch_and_include_the_latest(n: int, compact: bool) -
     # Every date stays inside the drawing.
     assert xs[0] - width / 2 >= 0 and xs[-1] + width / 2 <= g["width"]
     assert len(xs) <= (3 if compact else 8)
+
+
+@pytest.mark.parametrize(
+    ("query", "tag"),
+    [
+        ("range=30d&funnel=2&interval=week", ""),
+        ("campaign=spring_sale&breakdown=country", "by-country-campaign-spring_sale"),
+        ("filter=prop.plan:equals:pro&compare=previous", "vs-previous-prop_plan-equals-pro"),
+        ('keyword=a"b;c\r\nd&mode=strict', "mode-strict-keyword-a_b_c_d"),
+        ("landing=/" + "x" * 200, "landing-" + "x" * 72),
+        ("segment=&breakdown=device", "by-device-segment-none"),
+    ],
+)
+def test_export_file_names_say_what_was_filtered(query: str, tag: str) -> None:
+    """Two exports of the same range with different filters get different file names; only
+    characters safe in a Content-Disposition header get through."""
+    from urllib.parse import parse_qsl
+
+    args = MultiDict(parse_qsl(query, keep_blank_values=True))
+    assert report_args.file_tag(args) == tag

@@ -408,6 +408,7 @@ def test_csv_exports_neutralise_formulas(
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
+    assert response.headers["Content-Disposition"].endswith('-by-campaign.csv"')
     rows = list(csv.reader(io.StringIO(response.data.decode())))
     segments = {row[0] for row in rows[1:]}
     assert {"'" + value for value in FORMULAS} <= segments
@@ -476,7 +477,19 @@ def test_drill_down_and_journey(logged_in: FlaskClient, traffic: Site) -> None:
     labels = re.findall(r'<span class="badge" data-stage="([a-z_]+)">', journey)
     assert labels == ["trace", "response"]
     assert "Left the funnel after <strong>Response</strong>" in journey
-    assert "Left the funnel here." in journey
+    assert "Left the funnel here: no Engagement followed within the window." in journey
+    assert 'id="back-to-list"' not in journey  # opened directly: only the way to the report
+    # Opened from the list (its link carries the list): a way back to the same list.
+    link = re.search(r'href="([^"]*/persons/a2\?[^"]*)" data-person>', html).group(1)  # type: ignore[union-attr]
+    from_list = logged_in.get(unescape(link)).data.decode()
+    back = re.search(r'<a href="([^"]+)" id="back-to-list">', from_list).group(1)  # type: ignore[union-attr]
+    assert parse_qs(unescape(back).split("?", 1)[1]) == {
+        "stage": ["response"],
+        "status": ["dropped"],
+    }
+    assert "Back to the report" in from_list
+    odd = logged_in.get(f"{base}/persons/a2?list_status=bogus&list_stage=x").data.decode()
+    assert 'id="back-to-list"' not in odd
     # Each event names its campaign and keyword; the source shows where it changes.
     assert journey.count("· campaign spring · keyword “boots”") == 2
     assert journey.count("· from google (paid)") == 1
