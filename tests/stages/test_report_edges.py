@@ -765,3 +765,74 @@ def test_default_trends_range_starts_at_a_period_start(
     assert len(periods) == count and periods[0]["start"] == first
     assert not any(p["partial"] for p in periods[:-1])
     assert [p["complete"] for p in periods] == [True] * (count - 1) + [False]  # under way
+
+
+def _csv_rows(client: FlaskClient, site: Site, auth: dict, **args: Any) -> list[dict[str, str]]:
+    fid = last_funnel_id(client, site, auth)
+    res = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/report.csv",
+        query_string={**RANGE, **args},
+        headers=auth,
+    )
+    assert res.status_code == 200, res.get_data(as_text=True)
+    return list(csv.DictReader(io.StringIO(res.get_data(as_text=True))))
+
+
+def test_report_csv_holds_the_comparison(client: FlaskClient, site: Site, auth: dict) -> None:
+    day_before = -timedelta(days=1)
+    events = [
+        ev(site, "a", "pageview", M, country="US"),
+        ev(site, "a", "click", 2 * M),
+        ev(site, "b", "pageview", M, country="DE"),
+        ev(site, "c", "pageview", day_before + M, country="US"),
+        ev(site, "d", "pageview", day_before + M, country="US"),
+        ev(site, "d", "click", day_before + 2 * M),
+        ev(site, "d", "event", day_before + 3 * M),
+    ]
+    body = report(client, site, auth, events, compare="previous", breakdown="country")
+    rows = _csv_rows(client, site, auth, compare="previous", breakdown="country")
+    assert list(rows[0])[-6:] == [
+        "period", "from", "to", "change", "conversion_from_start_change",
+        "conversion_from_previous_change",
+    ]  # fmt: skip
+    # The current totals with their change, the current groups, then the previous totals.
+    assert [(r["period"], r["segment"], r["segment_kind"], r["stage"]) for r in rows] == [
+        *[("current", "all", "total", s) for s in ("visit", "click", "buy")],
+        *[("current", g, "value", s) for g in ("DE", "US") for s in ("visit", "click", "buy")],
+        *[("previous", "all", "total", s) for s in ("visit", "click", "buy")],
+    ]
+    current, previous = rows[:3], rows[-3:]
+    assert {(r["from"], r["to"]) for r in current} == {("2026-04-10", "2026-04-10")}
+    assert {(r["from"], r["to"]) for r in previous} == {("2026-04-09", "2026-04-09")}
+    assert [int(r["persons"]) for r in current] == [2, 1, 0]
+    assert [int(r["persons"]) for r in previous] == [2, 1, 1]
+    assert [r["dropoff"] for r in previous] == ["1", "0", "0"]
+    assert [r["name"] for r in previous] == ["Visit", "Click", "Buy"]
+    assert [r["change"] for r in current] == ["0.0", "0.0", "-1.0"]
+    assert [float(r["conversion_from_start_change"]) for r in current] == pytest.approx(
+        [c["conversion_from_start_change"] for c in body["compare"]["stages"]]
+    )
+    assert all(r["change"] == "" for r in rows[3:])
+    # Without compare the table is as before: segment_kind is the last column.
+    plain = _csv_rows(client, site, auth, breakdown="country")
+    assert list(plain[0])[-1] == "segment_kind" and len(plain) == 9
+
+
+def test_report_csv_labels_a_segment_as_such(client: FlaskClient, site: Site, auth: dict) -> None:
+    events = [
+        ev(site, "a", "pageview", M, country="US"),
+        ev(site, "a", "click", 2 * M),
+        ev(site, "b", "pageview", M, country="DE"),
+        ev(site, "c", "pageview", M, country="US"),
+    ]
+    body = report(client, site, auth, events, breakdown="country", segment="US")
+    assert body["segment"] == "US" and persons(body) == [2, 1, 0]
+    rows = _csv_rows(client, site, auth, breakdown="country", segment="US")
+    firsts = [(r["segment"], r["segment_kind"], r["persons"]) for r in rows[:3]]
+    assert firsts == [("US", "segment", "2"), ("US", "segment", "1"), ("US", "segment", "0")]
+    assert not any(r["segment_kind"] == "total" for r in rows)
+    # Without a segment the totals are everyone's, labelled as before.
+    rows = _csv_rows(client, site, auth, breakdown="country")
+    assert [(r["segment"], r["segment_kind"], r["persons"]) for r in rows[:1]] == [
+        ("all", "total", "3")
+    ]

@@ -249,6 +249,11 @@ REPORT = {
             },
         },
         "breakdown_field": {"type": "string", "nullable": True},
+        "segment": {
+            "type": "string",
+            "nullable": True,
+            "description": "The segment= group every figure is limited to.",
+        },
         "engagement": {"type": "object", "nullable": True},
         "compare": {"type": "object", "description": "With compare=previous."},
         "range": _RANGE,

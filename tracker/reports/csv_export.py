@@ -65,14 +65,47 @@ def _stage_rows(segment: str, kind: str, stages: list[dict[str, Any]]) -> list[l
     ]
 
 
+# With compare=previous: which period a row is about, its range, and on the current
+# totals the change against the previous period (as in the JSON's `compare`).
+COMPARE_COLUMNS = [
+    "period",
+    "from",
+    "to",
+    "change",
+    "conversion_from_start_change",
+    "conversion_from_previous_change",
+]
+
+
 def report_csv(report: dict[str, Any]) -> str:
     """One row per stage (segment "all"), then per breakdown value. `segment_kind` tells the
-    totals, a value and the merged remainder apart, even for a value named "all" or "other"."""
-    rows = _stage_rows("all", "total", report["stages"])
+    totals, a value and the merged remainder apart, even for a value named "all" or "other".
+    With a segment the first rows are that group's figures, not all persons': they carry its
+    value and the kind "segment". With compare=previous, COMPARE_COLUMNS follow and the
+    previous period's rows come last."""
+    segment = report.get("segment")
+    label, kind = ("all", "total") if segment is None else (str(segment), "segment")
+    totals = _stage_rows(label, kind, report["stages"])
+    groups: list[list[Any]] = []
     for group in report.get("breakdown") or []:
-        kind = "other" if group.get("other") else "value"
-        rows += _stage_rows(str(group["value"]), kind, group["stages"])
-    return _write(STAGE_COLUMNS, rows)
+        group_kind = "other" if group.get("other") else "value"
+        groups += _stage_rows(str(group["value"]), group_kind, group["stages"])
+    compare = report.get("compare")
+    if not compare:
+        return _write(STAGE_COLUMNS, totals + groups)
+    now, before = report["range"], compare["range"]
+    changes = [
+        [c["change"], c["conversion_from_start_change"], c["conversion_from_previous_change"]]
+        for c in compare["stages"]
+    ]
+    rows = [
+        [*row, "current", now["from"], now["to"], *change]
+        for row, change in zip(totals, changes, strict=True)
+    ]
+    rows += [[*row, "current", now["from"], now["to"], "", "", ""] for row in groups]
+    rows += [[*row, "previous", before["from"], before["to"], "", "", ""]
+             for row in _stage_rows(label, kind, compare["stages"])]  # fmt: skip
+    return _write(STAGE_COLUMNS + COMPARE_COLUMNS, rows)
 
 
 TREND_COLUMNS = [

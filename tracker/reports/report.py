@@ -188,6 +188,9 @@ def funnel_report(store: Store, site: Site, definition: Any, query: ReportQuery)
     return result
 
 
+PREVIOUS_EXTRA = ("name", "dropoff", "skipped", "time_from_previous", "time_from_first_click")
+
+
 def _previous_period(
     store: Store, site: Site, definition: dict[str, Any], query: ReportQuery, now: dict[str, Any]
 ) -> dict[str, Any]:
@@ -205,6 +208,8 @@ def _previous_period(
             "conversion_from_start": previous["conversion_from_start"],
             "conversion_from_previous": previous["conversion_from_previous"],
             "change": (current["persons"] - was) / was if was else None,
+            # The rest of the period's stage figures, for the CSV's "previous" rows.
+            **{k: previous[k] for k in PREVIOUS_EXTRA},
         }
         # Rates move in points (0.05 = 5 percentage points): a relative change of a rate
         # reads as a change of volume.
@@ -295,6 +300,8 @@ def _shape(
         "stages": stages,
         "breakdown": breakdown,
         "breakdown_field": query.breakdown,
+        # With a segment every figure above is that group's only (the CSV labels them so).
+        "segment": query.segment,
         "engagement": engagement,
         "range": query.range_dict(),
         "timezone": query.timezone,
