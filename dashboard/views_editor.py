@@ -227,13 +227,18 @@ def preview_funnel(site_key: str) -> ResponseReturnValue:
         definition = definitions.validate_definition(editor_form.for_engine(draft))
     except definitions.DefinitionError as exc:
         # A draft that does not validate yet is the normal state while typing: a successful
-        # answer saying so (not an HTTP error the browser console would report).
+        # answer saying so (not an HTTP error the browser console would report). The stages
+        # that are valid on their own still get their figures (null for the others), so one
+        # half-typed regex does not blank the whole preview.
+        partial = _partial_preview(definitions, site, editor_form.for_engine(draft), exc.errors)
         return jsonify(
             valid=False,
             error="invalid_definition",
             detail=exc.errors,
             fields=editor_form.errors_by_field(exc.errors),
             descriptions=_descriptions(draft),
+            days=PREVIEW_DAYS,
+            stages=partial,
         )
     preview = stage_preview(store_of(current_app), site, definition, days=PREVIEW_DAYS)
     return jsonify(
@@ -242,6 +247,48 @@ def preview_funnel(site_key: str) -> ResponseReturnValue:
         stages=_preview_stages(definition, preview),
         descriptions=_descriptions(draft),
     )
+
+
+_PAD_KEY = "zz-preview-pad"
+
+
+def _stages_with_errors(errors: list[dict[str, Any]]) -> set[int]:
+    """Indexes of the draft's stages that an error path (`stages.2.rules.0…`) points into."""
+    bad = set()
+    for error in errors:
+        parts = str(error.get("path", "")).split(".")
+        if len(parts) > 1 and parts[0] == "stages" and parts[1].isdecimal():
+            bad.add(int(parts[1]))
+    return bad
+
+
+def _partial_preview(
+    definitions: Any, site: Any, engine_draft: dict[str, Any], errors: list[dict[str, Any]]
+) -> list[dict[str, Any] | None]:
+    """Per stage of the draft, in its order: the preview of a stage that is valid on its
+    own, else None. The valid stages run as one definition (a lone one padded with a copy
+    of itself, since a funnel needs two stages)."""
+    from tracker.reports import stage_preview
+
+    raw = engine_draft.get("stages")
+    raw = raw if isinstance(raw, list) else []
+    bad = _stages_with_errors(errors)
+    good = [i for i in range(len(raw)) if i not in bad]
+    if not good or len(good) > 20:
+        return [None] * len(raw)
+    stages = [raw[i] for i in good]
+    if len(stages) == 1:
+        stages = [*stages, {**stages[0], "key": _PAD_KEY}]
+    try:
+        definition = definitions.validate_definition({"name": "preview", "stages": stages})
+    except definitions.DefinitionError:
+        return [None] * len(raw)
+    preview = stage_preview(store_of(current_app), site, definition, days=PREVIEW_DAYS)
+    figures = _preview_stages(definition, preview)  # in the order of `good`
+    out: list[dict[str, Any] | None] = [None] * len(raw)
+    for index, item in zip(good, figures, strict=False):
+        out[index] = item
+    return out
 
 
 def _preview_stages(definition: dict[str, Any], preview: Any) -> list[dict[str, Any]]:

@@ -140,8 +140,14 @@
         status.textContent = "Preview paused: " + (where ? where + ": " : "") +
           (first.message || body.detail || body.error);
         status.dataset.state = "invalid";
-        stages().forEach((s) => {
-          s.querySelector("[data-preview-counts]").textContent = "Preview unavailable until the rules are valid.";
+        // Stages valid on their own keep their figures; the others wait for their fix.
+        const partial = Array.isArray(body.stages) ? body.stages : [];
+        stages().forEach((s, n) => {
+          if (partial[n]) { renderStage(s, partial[n]); return; }
+          const counts = s.querySelector("[data-preview-counts]");
+          counts.textContent = "Preview unavailable until this stage's rules are valid.";
+          delete counts.dataset.persons;
+          delete counts.dataset.events;
           s.querySelector("[data-preview-samples]").replaceChildren();
         });
         return;

@@ -183,6 +183,18 @@ def test_preview_endpoint_counts_matches(
     assert bad.status_code == 200
     assert bad.get_json()["valid"] is False
     assert "stages-0-rules-0-type" in bad.get_json()["fields"]
+    # The other stages keep their figures; only the broken one waits for its fix.
+    partial = bad.get_json()["stages"]
+    assert partial[0] is None
+    assert [s["persons"] for s in partial[1:]] == [2, 1, 0]
+    # Down to one valid stage (a funnel needs two): it is still counted.
+    for n in (2, 3):
+        form[f"stages-{n}-rules-0-type"] = "nonsense"
+    lone = logged_in.post(f"/sites/{my_site.key}/funnels/preview.json", data=form).get_json()
+    assert [s and s["persons"] for s in lone["stages"]] == [None, 2, None, None]
+    form["stages-1-rules-0-type"] = "nonsense"
+    none = logged_in.post(f"/sites/{my_site.key}/funnels/preview.json", data=form).get_json()
+    assert none["valid"] is False and none["stages"] == [None] * 4
 
 
 def test_duplicate_a_funnel(logged_in: FlaskClient, my_site: Site) -> None:
