@@ -11,6 +11,7 @@
   let polls = 0;
 
   function render(events) {
+    if (!events.length) return; // keep the "nothing received yet" row
     tbody.replaceChildren(
       ...events.map((e) =>
         el("tr", {}, [

@@ -10,7 +10,7 @@ from html import unescape
 from typing import Any
 
 import pytest
-from dash_helpers import insert_events
+from dash_helpers import insert_events, journey_events
 from flask.testing import FlaskClient
 
 from tracker.clickhouse import Store
@@ -160,3 +160,16 @@ def test_setup_page_downloads_every_event(
     assert f'filename="{my_site.key}-events.ndjson.gz"' in res.headers["Content-Disposition"]
     lines = [json.loads(line) for line in gzip.decompress(res.data).splitlines()]
     assert [(e["visitor"], e["type"]) for e in lines] == [("a", "click"), ("b", "pageview")]
+
+
+def test_setup_page_says_when_nothing_arrived_yet(
+    logged_in: FlaskClient, my_site: Site, store: Store
+) -> None:
+    """An empty 'last events' table would look broken: it says nothing has arrived yet, and
+    the row goes once events are there."""
+    empty = logged_in.get(f"/sites/{my_site.key}/setup").data.decode()
+    assert "Nothing received yet: events show here within seconds" in empty
+    insert_events(store, journey_events(my_site.key, [{"id": "v1", "depth": 2}]))
+    filled = logged_in.get(f"/sites/{my_site.key}/setup").data.decode()
+    assert "Nothing received yet" not in filled
+    assert filled.count("<td>google</td>") == 2
