@@ -209,9 +209,13 @@ def test_a_slot_left_by_a_vanished_process_is_stored_by_another(
     writer.start()
     assert writer.spool.dir == root / "slot-0"
     assert wait_for(lambda: count_by_id(store, key) == dict.fromkeys(ids, 1))
-    assert writer.adopted_rows == 7
-    committed, end, pending = slot_progress(root / "slot-1")
-    assert committed >= end and not pending
+
+    def recorded() -> bool:
+        # The slot's progress is written after the insert it records: wait for both.
+        committed, end, pending = slot_progress(root / "slot-1")
+        return writer.adopted_rows == 7 and committed >= end and not pending
+
+    assert wait_for(recorded)
     assert not any(i.encode() in spooled(root) for i in ids)  # stored, so deleted
     # Adopting again (the next periodic look) finds nothing to do and doubles nothing.
     writer._adopt_orphans()
