@@ -360,3 +360,22 @@ def test_a_file_cut_short_while_importing_keeps_what_was_imported(
     assert again.exit_code == 0, again.output
     assert f"Imported 2000 events into {site.key} ({CHUNK} already present" in again.output
     assert _stored_count(store, site) == CHUNK + 2000
+
+
+def test_an_unusable_config_store_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config store that cannot be opened (here a directory where the database file should
+    be; on a server, one that is down) names the setting instead of a traceback."""
+    from click.testing import CliRunner
+
+    folder = tmp_path / "not-a-db"
+    folder.mkdir()
+    monkeypatch.setenv("FUNNEL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FUNNEL_DATABASE_URL", f"sqlite:///{folder}")
+    result = CliRunner().invoke(main, ["sites"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: FUNNEL_DATABASE_URL: the config store cannot be used: unable to open database file"
+    ]
+    assert result.exception is None or isinstance(result.exception, SystemExit)

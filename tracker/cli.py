@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+import sqlalchemy.exc
 from flask import Flask
 from tqdm import tqdm
 
@@ -42,6 +43,12 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except _USER_ERRORS as exc:
             raise click.ClickException(str(exc)) from None
+        except sqlalchemy.exc.OperationalError as exc:
+            # The config store is down, unreachable or not a database: say which setting.
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise click.ClickException(
+                f"FUNNEL_DATABASE_URL: the config store cannot be used: {reason}"
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 
