@@ -836,3 +836,63 @@ def test_report_csv_labels_a_segment_as_such(client: FlaskClient, site: Site, au
     assert [(r["segment"], r["segment_kind"], r["persons"]) for r in rows[:1]] == [
         ("all", "total", "3")
     ]
+
+
+def _persons_csv(client: FlaskClient, site: Site, auth: dict, **args: Any) -> Any:
+    fid = last_funnel_id(client, site, auth)
+    return client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid}/persons.csv",
+        query_string={**RANGE, "stage": "visit", **args},
+        headers=auth,
+    )
+
+
+@pytest.mark.parametrize("status", ["reached", "dropped", "skipped"])
+def test_persons_csv_header_does_not_depend_on_the_rows(
+    client: FlaskClient, site: Site, auth: dict, status: str
+) -> None:
+    # At the click stage: a skipped it (bought without), b reached it and dropped there.
+    events = [
+        ev(site, "a", "pageview", M, country="US", props={"plan": "pro"}),
+        ev(site, "a", "event", 2 * M),
+        ev(site, "b", "pageview", M, country="US"),
+        ev(site, "b", "click", 2 * M),
+    ]
+    report(client, site, auth, events)
+    for args in ({"stage": "click"}, {"stage": "click", "breakdown": "prop.plan"}):
+        # Streamed: each body is read before the next request.
+        full = _persons_csv(client, site, auth, status=status, **args).get_data(as_text=True)
+        empty = _persons_csv(client, site, auth, status=status, country="XX", **args)
+        header = full.splitlines()[0]
+        assert empty.get_data(as_text=True).splitlines() == [header]
+        assert len(full.splitlines()) == 2  # a or b: one each
+        assert header.startswith("id,first_seen,last_stage,reached_at,sale_value,")
+        assert ("exit_page" in header) == (status == "dropped")
+        assert header.endswith(",prop.plan") == ("breakdown" in args)
+        assert "landing" in header and "campaign" in header
+
+
+def test_persons_csv_holds_every_person_page_by_page(
+    client: FlaskClient, site: Site, auth: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 23 persons one second apart, exported in pages of 5 (ordered by first event, id).
+    events = [ev(site, f"p{i:02}", "pageview", M + timedelta(seconds=i)) for i in range(23)]
+    events.append(ev(site, "p99", "pageview", M))  # the same time as p00: the id orders them
+    report(client, site, auth, events)
+    monkeypatch.setattr("tracker.reports.persons.EXPORT_PAGE", 5)
+    res = _persons_csv(client, site, auth)
+    assert res.status_code == 200 and res.is_streamed
+    assert (res.headers["X-Total-Count"], res.headers["X-Truncated"]) == ("24", "false")
+    ids = [row["id"] for row in csv.DictReader(io.StringIO(res.get_data(as_text=True)))]
+    assert ids == ["p00", "p99", *[f"p{i:02}" for i in range(1, 23)]]
+    # One page when asked for one, as before.
+    res = _persons_csv(client, site, auth, page=2, per_page=10)
+    ids = [row["id"] for row in csv.DictReader(io.StringIO(res.get_data(as_text=True)))]
+    assert ids == [f"p{i:02}" for i in range(9, 19)] and res.headers["X-Total-Count"] == "24"
+    # Past the cap the export says it is cut.
+    monkeypatch.setattr("tracker.reports.persons.MAX_EXPORT_PERSONS", 12)
+    res = _persons_csv(client, site, auth)
+    assert (res.headers["X-Total-Count"], res.headers["X-Truncated"]) == ("24", "true")
+    assert len(res.get_data(as_text=True).splitlines()) == 1 + 12
+    # An unknown stage is still a 400 before any byte.
+    assert _persons_csv(client, site, auth, stage="nope").status_code == 400

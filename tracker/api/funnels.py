@@ -3,11 +3,12 @@ and CSV exports. Views stay thin: they parse, call tracker.funnels / tracker.rep
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify, request, stream_with_context
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from tracker import funnels as funnel_service
@@ -248,7 +249,7 @@ def _int_arg(name: str, default: int) -> int:
         raise QueryError(f"{name} must be a whole number") from None
 
 
-def _csv_response(text: str, filename: str) -> Response:
+def _csv_response(text: str | Iterable[str], filename: str) -> Response:
     return Response(
         text,
         mimetype="text/csv",
@@ -315,19 +316,23 @@ def funnel_exits(site_key: str, funnel_id: int) -> Any:
     return jsonify(build(_store(), site, definition, query, stage, limit=limit))
 
 
+def _stage_arg() -> str:
+    stage = request.args.get("stage")
+    if not stage:
+        raise QueryError("stage is required (a stage key of the funnel)")
+    return stage
+
+
 def _persons(site_key: str, funnel_id: int) -> dict[str, Any]:
     from tracker.reports import funnel_persons
 
     site, definition, query = _saved_funnel(site_key, funnel_id)
-    stage = request.args.get("stage")
-    if not stage:
-        raise QueryError("stage is required (a stage key of the funnel)")
     return funnel_persons(
         _store(),
         site,
         definition,
         query,
-        stage,
+        _stage_arg(),
         request.args.get("status", "reached"),
         page=_int_arg("page", 1),
         per_page=_int_arg("per_page", 50),
@@ -345,10 +350,26 @@ def funnel_persons(site_key: str, funnel_id: int) -> Any:
 @require_token
 @handle_input_errors
 def funnel_persons_csv(site_key: str, funnel_id: int) -> Any:
-    from tracker.reports import persons_csv
+    """Every person of the list (up to MAX_EXPORT_PERSONS), streamed page by page; with
+    page or per_page, only that page. X-Total-Count says how many the list holds."""
+    from tracker.reports import export_persons, persons_csv, persons_csv_chunks
 
-    result = _persons(site_key, funnel_id)
-    return _csv_response(persons_csv(result), f"funnel-{funnel_id}-persons.csv")
+    filename = f"funnel-{funnel_id}-persons.csv"
+    if request.args.get("page") or request.args.get("per_page"):
+        result = _persons(site_key, funnel_id)
+        response = _csv_response(persons_csv(result), filename)
+        response.headers["X-Total-Count"] = str(result["total"])
+        return response
+    site, definition, query = _saved_funnel(site_key, funnel_id)
+    first, rest = export_persons(
+        _store(), site, definition, query, _stage_arg(), request.args.get("status", "reached")
+    )
+    chunks = persons_csv_chunks(first["columns"], itertools.chain([first["persons"]], rest))
+    response = _csv_response(stream_with_context(chunks), filename)
+    response.headers["X-Total-Count"] = str(first["total"])
+    # Past the cap the file holds the first MAX_EXPORT_PERSONS persons in the list's order.
+    response.headers["X-Truncated"] = str(first["truncated"]).lower()
+    return response
 
 
 @bp.get("/sites/<site_key>/persons/<path:person_id>/journey")

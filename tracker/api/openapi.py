@@ -81,6 +81,15 @@ def _ok(schema: dict[str, Any], description: str = "OK.") -> dict[str, Any]:
 
 
 _CSV = {"description": "CSV file.", "content": {"text/csv": {"schema": {"type": "string"}}}}
+_PERSONS_CSV = {
+    **_CSV,
+    "headers": {
+        "X-Total-Count": {"schema": {"type": "integer"},
+                          "description": "How many persons the list holds."},
+        "X-Truncated": {"schema": {"type": "string", "enum": ["true", "false"]},
+                        "description": "true: the list holds more than the export's cap."},
+    },
+}  # fmt: skip
 _COMMON = {
     "401": error_response("Missing, unknown or revoked API token."),
     "404": error_response("No such site or funnel for this token."),
@@ -327,6 +336,11 @@ PERSONS = {
         "page": {"type": "integer"},
         "per_page": {"type": "integer"},
         "total": {"type": "integer"},
+        "columns": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The keys every person carries, in order.",
+        },
         "persons": {
             "type": "array",
             "items": {
@@ -610,7 +624,9 @@ def paths() -> dict[str, Any]:
                         [*report, *_PERSONS_PARAMS], _ok(_ref("Persons"))),
         },
         f"{V1}/funnels/{{id}}/persons.csv": {
-            "get": _get("The persons list as CSV.", [*report, *_PERSONS_PARAMS], _CSV),
+            "get": _get("The persons list as CSV: every person (at most 1,000,000), or the "
+                        "page asked for with page/per_page.",
+                        [*report, *_PERSONS_PARAMS], _PERSONS_CSV),
         },
         f"{V1}/funnels/{{id}}/exits": {
             "get": _get("Where the persons who dropped off after a stage left.",

@@ -3,10 +3,11 @@ top values and CSV exports. The API and the dashboard both call these functions.
 
 from __future__ import annotations
 
-from tracker.reports.csv_export import persons_csv, report_csv, trends_csv
+from tracker.reports.csv_export import persons_csv, persons_csv_chunks, report_csv, trends_csv
 from tracker.reports.exits import funnel_exits
 from tracker.reports.explore import stage_preview, top_values
 from tracker.reports.persons import (
+    export_persons,
     funnel_persons,
     person_journey,
     person_progress,
@@ -20,6 +21,7 @@ from tracker.reports.trends import funnel_trends
 __all__ = [
     "QueryError",
     "ReportQuery",
+    "export_persons",
     "funnel_exits",
     "funnel_persons",
     "funnel_pipeline",
@@ -30,6 +32,7 @@ __all__ = [
     "person_journey",
     "person_progress",
     "persons_csv",
+    "persons_csv_chunks",
     "report_csv",
     "resolve_person",
     "stage_preview",

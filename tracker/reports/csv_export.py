@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -146,7 +147,25 @@ def trends_csv(trends: dict[str, Any]) -> str:
 
 
 def persons_csv(result: dict[str, Any]) -> str:
+    """A persons list as CSV. The header is the list's `columns`, fixed by its arguments, so
+    an empty list has the same columns as a full one."""
     persons = result.get("persons") or []
+    columns = result.get("columns") or _columns_of(persons)
+    return _write(columns, [[p.get(c) for c in columns] for p in persons])
+
+
+def persons_csv_chunks(columns: list[str], pages: Iterable[list[dict[str, Any]]]) -> Iterator[str]:
+    """The same CSV in pieces, one per page of persons, for a streamed export."""
+    yield _write(columns, [])
+    for persons in pages:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\r\n")
+        for p in persons:
+            writer.writerow([safe_cell(p.get(c)) for c in columns])
+        yield buf.getvalue()
+
+
+def _columns_of(persons: list[dict[str, Any]]) -> list[str]:
+    """For a result without `columns` (built by hand): the first person's keys."""
     header = ["id", "first_seen", "last_stage", "reached_at"]
-    extra = [k for k in (persons[0] if persons else {}) if k not in header]
-    return _write(header + extra, [[p.get(c) for c in header + extra] for p in persons])
+    return header + [k for k in (persons[0] if persons else {}) if k not in header]

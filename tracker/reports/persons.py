@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,9 @@ STATUSES = ("reached", "dropped", "skipped")
 MAX_PER_PAGE = 1000
 MAX_PAGE = 1_000_000  # keeps (page - 1) * per_page far inside OFFSET's UInt64
 JOURNEY_LIMIT = 2000
+# CSV exports of a persons list: pages of this many persons, at most this many in all.
+EXPORT_PAGE = 5000
+MAX_EXPORT_PERSONS = 1_000_000
 
 
 def iso(ms: int) -> str:
@@ -48,16 +52,75 @@ def funnel_persons(
     page: int = 1,
     per_page: int = 50,
 ) -> dict[str, Any]:
+    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
+        raise QueryError(
+            f"page must be between 1 and {MAX_PAGE} and per_page between 1 and {MAX_PER_PAGE}"
+        )
+    result, _ = _persons_page(
+        store, site, definition, query, stage, status, per_page, offset=(page - 1) * per_page
+    )
+    return {"page": page, "per_page": per_page, **result}
+
+
+def export_persons(
+    store: Store,
+    site: Site,
+    definition: Any,
+    query: ReportQuery,
+    stage: str,
+    status: str,
+    page_size: int | None = None,
+    cap: int | None = None,
+) -> tuple[dict[str, Any], Iterator[list[dict[str, Any]]]]:
+    """Every person of a persons list, up to `cap`, for a CSV export: the first page at once
+    (so a bad argument or an outage is an error answer before any byte is sent, and `total`
+    is known), then the others lazily, page by page, so memory stays bounded by a page.
+    Pages follow the list's order by key (first_ms, person), not by offset: each page costs
+    the same, and persons entering meanwhile do not shift later pages. The first page
+    also says `truncated`: the list holds more than `cap` persons (default
+    MAX_EXPORT_PERSONS), of which the export gives the first `cap`."""
+    page_size = page_size or EXPORT_PAGE
+    cap = cap or MAX_EXPORT_PERSONS
+    first, cursor = _persons_page(
+        store, site, definition, query, stage, status, min(page_size, cap)
+    )
+    first["truncated"] = first["total"] > cap
+
+    def rest() -> Iterator[list[dict[str, Any]]]:
+        sent, after = len(first["persons"]), cursor
+        while after is not None and sent < min(first["total"], cap):
+            page, after = _persons_page(
+                store, site, definition, query, stage, status, min(page_size, cap - sent),
+                after=after,
+            )  # fmt: skip
+            if not page["persons"]:
+                return
+            sent += len(page["persons"])
+            yield page["persons"]
+
+    return first, rest()
+
+
+def _persons_page(
+    store: Store,
+    site: Site,
+    definition: Any,
+    query: ReportQuery,
+    stage: str,
+    status: str,
+    limit: int,
+    offset: int = 0,
+    after: tuple[int, str] | None = None,
+) -> tuple[dict[str, Any], tuple[int, str] | None]:
+    """Up to `limit` persons of the list, from `offset` or after the key `after`; and the
+    key of the last one (None when none). `total` counts the whole list only from the start
+    (with `after`, the persons after it)."""
     definition = as_definition(definition)
     keys = [s["key"] for s in definition["stages"]]
     if stage not in keys:
         raise QueryError(f"stage must be one of {', '.join(keys)}")
     if status not in STATUSES:
         raise QueryError(f"status must be one of {', '.join(STATUSES)}")
-    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
-        raise QueryError(
-            f"page must be between 1 and {MAX_PAGE} and per_page between 1 and {MAX_PER_PAGE}"
-        )
     k = keys.index(stage) + 1
     condition = status_condition(status, k, len(keys))
     # Two passes: the page of persons first (no attribution work for the millions not on
@@ -71,8 +134,11 @@ def funnel_persons(
         store, site.key, definition, query.totals_only(), params, identities=identities,
         values=True,
     )  # fmt: skip
-    p_limit = params.add(per_page, "UInt32")
-    p_offset = params.add((page - 1) * per_page, "UInt64")
+    if after is not None:
+        p_first, p_person = params.add(after[0], "Int64"), params.add(after[1], "String")
+        condition = f"({condition}) AND (first_ms, person) > ({p_first}, {p_person})"
+    p_limit = params.add(limit, "UInt32")
+    p_offset = params.add(offset, "UInt64")
     sql = f"""
         SELECT person, first_ms, arrayLastIndex(x -> x = 1, hit) AS last, tk[{k}] AS at,
             count() OVER () AS total, sale_value
@@ -84,7 +150,7 @@ def funnel_persons(
     timer = ReportTimer()
     rows = timer.rows(store, sql, params.values)
     total = int(rows[0][4]) if rows else 0
-    if not rows and page > 1:
+    if not rows and offset > 0:
         # The page is past the end; count what there is for the pager.
         count_sql = f"""SELECT count() FROM ({plan.sql})
             WHERE in_funnel AND ({condition})"""
@@ -114,16 +180,24 @@ def funnel_persons(
             item["exit_page"] = exits.get(str(person))
         item.update(dict(zip(fields, attrs, strict=True)))
         persons.append(item)
-    return {
+    cursor = (int(rows[-1][1]), str(rows[-1][0])) if rows else None
+    result = {
         "stage": stage,
         "status": status,
-        "page": page,
-        "per_page": per_page,
         "total": total,
+        # What each person carries, in order, whether or not the page has any (CSV header).
+        "columns": person_columns(query, status),
         "persons": persons,
         "range": query.range_dict(),
         "sql_ms": timer.ms,
     }
+    return result, cursor
+
+
+def person_columns(query: ReportQuery, status: str) -> list[str]:
+    """The keys of every person in a persons list, in order: fixed by the arguments."""
+    base = ["id", "first_seen", "last_stage", "reached_at", "sale_value"]
+    return [*base, *(["exit_page"] if status == "dropped" else []), *_person_fields(query)]
 
 
 def _person_fields(query: ReportQuery) -> tuple[str, ...]:
