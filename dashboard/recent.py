@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from tracker.clickhouse import Store
@@ -40,6 +41,16 @@ def event_count(store: Store, site: Site) -> int:
         store.scalar("SELECT count() FROM events WHERE site_id = {site:String}", {"site": site.key})
         or 0
     )
+
+
+def first_event_day(store: Store, site: Site) -> date | None:
+    """The day (in the site's time zone) of the site's earliest stored event, or None."""
+    first = store.scalar(
+        "SELECT toDate(min(ts), {tz:String}) FROM events WHERE site_id = {site:String}"
+        " HAVING count() > 0",
+        {"site": site.key, "tz": site.timezone},
+    )
+    return first if isinstance(first, date) else None
 
 
 ACTIVITY_DAYS = 30

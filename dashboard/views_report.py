@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from functools import partial
 from typing import Any
 
@@ -231,6 +232,11 @@ def report(site_key: str) -> ResponseReturnValue:
                 base, args, breakdown=None, **{field: item["value"]}
             )
     context["query"] = query
+    if result.get("compare"):
+        # Growth against a period the data only partly covers reads far too high: say so.
+        first = recent.first_event_day(store, site)
+        earlier_from = date.fromisoformat(result["compare"]["range"]["from"])
+        context["data_starts"] = first if first is not None and first > earlier_from else None
     if not result.get("persons"):
         context["has_events"] = recent.event_count(store, site) > 0
     return render_template("report.html", **context)

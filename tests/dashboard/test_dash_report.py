@@ -109,6 +109,9 @@ def test_compare_with_the_period_before(logged_in: FlaskClient, traffic: Site) -
     changes = re.findall(r"data-change [^>]*>([^<]*)</small>", html)
     assert changes == ["0 before"] * 4
     assert html.count("data-before>0 the period before<") == 1
+    # The events start after the period before ended: the page says there is nothing to
+    # compare with yet, rather than letting "0 before" pass for a real figure.
+    assert 'id="compare-coverage"' in html and "nothing to compare with yet" in html
     # Its checkbox stays ticked, and the setting is part of the shareable URL.
     assert 'value="previous" checked' in html
     assert "compare=previous" in re.search(r'href="([^"]*stage=trace[^"]*)"', html).group(1)  # type: ignore[union-attr]
@@ -123,6 +126,8 @@ def test_compare_shows_rate_changes_in_points(
     insert_events(store, earlier)
     html = logged_in.get(f"/sites/{traffic.key}/report?compare=previous").data.decode()
     assert stage_persons(html) == [5, 3, 2, 1]
+    # Events start 33 days ago, inside the period before (30-59 days ago): partly covered.
+    assert "only partly covered, so changes against it read too high" in html
     # Now 100, 60, 40, 20% from start and 100, 60, 66.7, 50% from the previous stage;
     # before 100, 50, 50, 50% and 100, 50, 100, 100%.
     changes = re.findall(r"data-rate-change [^>]*>([^<]*)</small>", html)
@@ -133,6 +138,12 @@ def test_compare_shows_rate_changes_in_points(
         "-50.0 pts", "-30.0 pts",
     ]  # fmt: skip
     assert 'class="down" data-rate-change title="50.0% from' in html
+    # Once the history reaches back before the period before, the note goes.
+    older = journey_events(traffic.key, [{"id": "p0", "depth": 1}])
+    older[0]["ts"] -= timedelta(days=90)
+    insert_events(store, older)
+    covered = logged_in.get(f"/sites/{traffic.key}/report?compare=previous").data.decode()
+    assert 'id="compare-coverage"' not in covered
 
 
 def test_filters_live_in_the_url(logged_in: FlaskClient, traffic: Site) -> None:
