@@ -289,3 +289,59 @@ def test_204_has_no_content_type(client: FlaskClient, site: Site, auth: dict) ->
     res = client.delete(f"/api/v1/sites/{site.key}/funnels/{created['id']}", headers=auth)
     assert res.status_code == 204 and res.data == b""
     assert "Content-Type" not in res.headers
+
+
+@pytest.mark.parametrize("body", ['{"definition": "x"}', "{}", '{"definition": {"stages": 3}}'])
+def test_every_definition_error_says_where(
+    client: FlaskClient, site: Site, auth: dict, body: str
+) -> None:
+    for path in ("/funnel-preview", "/funnel-report", "/funnels"):
+        res = _post(client, site, auth, path, body)
+        assert res.status_code == 400
+        errors = res.get_json()["errors"]
+        assert errors and all({"path", "where", "message"} <= set(e) for e in errors), errors
+
+
+def test_openapi_lists_what_the_readme_describes(client: FlaskClient) -> None:
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    assert "422" in paths["/api/v1/sites/{site}/events:import"]["post"]["responses"]
+    for path in (
+        "/api/v1/sites/{site}/funnel-preview",
+        "/api/v1/sites/{site}/funnels/{id}/preview",
+    ):
+        operation = next(iter(paths[path].values()))
+        days = next(p for p in operation["parameters"] if p["name"] == "days")
+        assert days["schema"]["maximum"] == 3660
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "range_"),
+    [
+        # 1830 days counted inclusively is the limit; 1831 is over it.
+        ({"from": "2020-01-01", "to": "2025-01-03"}, 200, ("2020-01-01", "2025-01-03")),
+        ({"from": "2020-01-01", "to": "2025-01-04"}, 400, None),
+        # A default `from` is clamped to the earliest date, as an explicit one must be.
+        ({"to": "1970-01-05"}, 200, ("1970-01-01", "1970-01-05")),
+        ({"from": "1969-12-07", "to": "1970-01-05"}, 400, None),
+    ],
+)
+def test_range_limits(
+    client: FlaskClient, site: Site, auth: dict, args: dict, status: int, range_: Any
+) -> None:
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][0]
+    res = client.get(
+        f"/api/v1/sites/{site.key}/funnels/{fid['id']}/report", query_string=args, headers=auth
+    )
+    assert res.status_code == status, res.get_data(as_text=True)
+    if range_:
+        assert tuple(res.get_json()["range"].values()) == range_
+    else:
+        assert res.get_json()["error"] == "invalid_query"
+
+
+def test_preview_days_limit(client: FlaskClient, site: Site, auth: dict) -> None:
+    fid = client.get(f"/api/v1/sites/{site.key}/funnels", headers=auth).get_json()["funnels"][0]
+    base = f"/api/v1/sites/{site.key}/funnels/{fid['id']}/preview"
+    assert client.get(f"{base}?days=3660", headers=auth).status_code == 200
+    res = client.get(f"{base}?days=3661", headers=auth)
+    assert res.status_code == 400 and "between 1 and 3660" in res.get_json()["detail"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracker.reports.explore import MAX_PREVIEW_DAYS
 from tracker.reports.persons import MAX_PER_PAGE, STATUSES
 from tracker.reports.query import MAX_RANGE_DAYS, SHORTHAND
 from tracker.reports.trends import INTERVALS
@@ -527,7 +528,11 @@ _PERSONS_PARAMS = [
 ]  # fmt: skip
 _INTERVAL = _query("interval", "Period length.",
                    {"type": "string", "enum": list(INTERVALS), "default": "month"})  # fmt: skip
-_DAYS = _query("days", "How many days back.", {"type": "integer", "minimum": 1, "default": 30})
+_DAYS = _query(
+    "days",
+    "How many days back (up to ten years: one scan, not a report).",
+    {"type": "integer", "minimum": 1, "maximum": MAX_PREVIEW_DAYS, "default": 30},
+)
 
 
 def _get(summary: str, params: list[dict[str, Any]], ok: dict[str, Any],

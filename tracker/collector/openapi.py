@@ -199,6 +199,10 @@ def spec() -> dict[str, Any]:
                         "401": _err("Missing or unknown API token."),
                         "404": _err("No such site for this token."),
                         "413": _err("Body too large."),
+                        "422": _err(
+                            "rejected_by_clickhouse: ClickHouse refused the validated rows "
+                            "(its reason in detail)."
+                        ),
                         "503": _err("ClickHouse unavailable.", _RETRY),
                     },
                 }

@@ -21,12 +21,16 @@ from tracker.stages.fields import ATTRIBUTION_FIELDS, canonical_field, is_known
 from tracker.stages.operators import Params
 
 SAMPLES = 5
+# Longer than a report's range (MAX_RANGE_DAYS): a preview is one scan counting the events
+# each stage's rules match, with no attempts to evaluate per person, and a look-back of
+# ten years answers "has this rule ever matched anything stored?".
+MAX_PREVIEW_DAYS = 3660
 
 
 def stage_preview(store: Store, site: Site, definition: Any, days: int = 30) -> dict[str, Any]:
     """Per stage over the last `days`: persons and events matching it, sample URLs/elements."""
-    if not 1 <= days <= 3660:
-        raise QueryError("days must be between 1 and 3660")
+    if not 1 <= days <= MAX_PREVIEW_DAYS:
+        raise QueryError(f"days must be between 1 and {MAX_PREVIEW_DAYS}")
     definition = as_definition(definition)
     params = Params()
     site_cond = f"site_id = {params.add(site.key, 'String')}"

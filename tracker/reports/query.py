@@ -141,11 +141,12 @@ def parse_report_query(args: Mapping[str, Any], site: Site | None = None) -> Rep
     date_from = (
         _date(args["from"], "from")
         if args.get("from")
-        else date_to - timedelta(days=DEFAULT_DAYS - 1)
+        # The default is clamped like the bound an explicit `from` must keep.
+        else max(date_to - timedelta(days=DEFAULT_DAYS - 1), EARLIEST_DATE)
     )
     if date_from > date_to:
         raise QueryError("from must not be after to")
-    if (date_to - date_from).days > MAX_RANGE_DAYS:
+    if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:  # both days count
         raise QueryError(f"the date range may span at most {MAX_RANGE_DAYS} days")
     query = ReportQuery(
         date_from=date_from,

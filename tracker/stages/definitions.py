@@ -40,7 +40,8 @@ class DefinitionError(ValueError):
     """An invalid definition; `errors` lists {"path", "message"} for each problem."""
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
-        self.errors = errors
+        # Every error names its place for people too (`where`), as the API documents.
+        self.errors = [{"where": path_label(e.get("path", "")), **e} for e in errors]
         first = errors[0] if errors else {"path": "", "message": "invalid definition"}
         where = f"{first['path']}: " if first["path"] else ""
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
