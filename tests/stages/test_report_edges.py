@@ -896,3 +896,35 @@ def test_persons_csv_holds_every_person_page_by_page(
     assert len(res.get_data(as_text=True).splitlines()) == 1 + 12
     # An unknown stage is still a 400 before any byte.
     assert _persons_csv(client, site, auth, stage="nope").status_code == 400
+
+
+def test_preview_days_are_the_reports_calendar_days(
+    client: FlaskClient, site: Site, auth: dict
+) -> None:
+    """`days=1` is today in the site's time zone, as a report's "last 1 day" is, not the
+    last 24 hours: an event just before local midnight belongs to yesterday."""
+    from zoneinfo import ZoneInfo
+
+    site.timezone = "Pacific/Auckland"
+    from tracker.configdb import db
+
+    db.session.commit()
+    tz = ZoneInfo(site.timezone)
+    midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    events = [
+        {**ev(site, "yesterday", "pageview", M), "ts": midnight - M},
+        {**ev(site, "today", "pageview", M), "ts": midnight + M},
+    ]
+    load(client.application.extensions["funnel_store"], events)
+    fid = client.post(f"/api/v1/sites/{site.key}/funnels", json=THREE, headers=auth).get_json()
+    base = f"/api/v1/sites/{site.key}/funnels/{fid['id']}"
+    one = client.get(f"{base}/preview", query_string={"days": 1}, headers=auth).get_json()
+    two = client.get(f"{base}/preview", query_string={"days": 2}, headers=auth).get_json()
+    assert one["stages"][0]["persons"] == 1
+    assert two["stages"][0]["persons"] == 2
+    today = client.get(
+        f"{base}/report",
+        query_string={"from": midnight.date().isoformat(), "to": midnight.date().isoformat()},
+        headers=auth,
+    ).get_json()
+    assert today["stages"][0]["persons"] == one["stages"][0]["persons"]

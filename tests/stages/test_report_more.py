@@ -195,7 +195,7 @@ def test_every_period_equals_its_own_report_in_every_mode(store: Store) -> None:
     stage figure (persons, skipped, times, histogram) and breakdown row, in every mode, with
     identity stitching, attribution filters and event (prop) filters."""
     from tracker.reports.common import ReportTimer
-    from tracker.reports.query import _epoch_ms
+    from tracker.reports.query import epoch_ms
     from tracker.reports.report import stage_counts_by_period
     from tracker.reports.trends import periods_between
     from tracker.stages.definitions import validate_definition
@@ -262,7 +262,7 @@ def test_every_period_equals_its_own_report_in_every_mode(store: Store) -> None:
         }
     )
     spans = periods_between(date(2026, 3, 1), date(2026, 3, 7), "day")
-    bounds = [(_epoch_ms(a, "UTC"), _epoch_ms(b, "UTC")) for a, b in spans]
+    bounds = [(epoch_ms(a, "UTC"), epoch_ms(b, "UTC")) for a, b in spans]
     compared = 0
     for mode in ("ordered", "strict", "any"):
         for extra in (

@@ -3,7 +3,7 @@ field (for filter and rule pickers)."""
 
 from __future__ import annotations
 
-import time
+from datetime import timedelta
 from typing import Any
 
 from tracker.clickhouse import Store
@@ -15,7 +15,7 @@ from tracker.reports.engine import (
     identity_join,
     site_plan,
 )
-from tracker.reports.query import QueryError, ReportQuery
+from tracker.reports.query import QueryError, ReportQuery, epoch_ms, today_in
 from tracker.stages.compile import column_for, compile_conditions, compile_stage
 from tracker.stages.fields import ATTRIBUTION_FIELDS, canonical_field, is_known
 from tracker.stages.operators import Params
@@ -34,7 +34,11 @@ def stage_preview(store: Store, site: Site, definition: Any, days: int = 30) -> 
     definition = as_definition(definition)
     params = Params()
     site_cond = f"site_id = {params.add(site.key, 'String')}"
-    p_since = params.add(int(time.time() * 1000) - days * 86400 * 1000, "Int64")
+    # The same calendar days as a report's "last N days" (from local midnight N-1 days ago),
+    # so the editor's first-stage count matches the report's and the funnels page's.
+    tz = getattr(site, "timezone", None) or "UTC"
+    since = today_in(tz) - timedelta(days=days - 1)
+    p_since = params.add(max(0, epoch_ms(since, tz)), "Int64")
     cols = []
     for k, stage in enumerate(definition["stages"]):
         cond = compile_stage(stage, params, "e")

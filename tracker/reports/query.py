@@ -54,12 +54,12 @@ class ReportQuery:
 
     @property
     def start_ms(self) -> int:
-        return _epoch_ms(self.date_from, self.timezone)
+        return epoch_ms(self.date_from, self.timezone)
 
     @property
     def end_ms(self) -> int:
         """Exclusive: midnight after `date_to` in the site's time zone."""
-        return _epoch_ms(self.date_to + timedelta(days=1), self.timezone)
+        return epoch_ms(self.date_to + timedelta(days=1), self.timezone)
 
     def range_dict(self) -> dict[str, str]:
         return {"from": self.date_from.isoformat(), "to": self.date_to.isoformat()}
@@ -80,7 +80,8 @@ class ReportQuery:
         return start, to
 
 
-def _epoch_ms(day: date, tz: str) -> int:
+def epoch_ms(day: date, tz: str) -> int:
+    """Local midnight of `day` in `tz`, in milliseconds since the epoch."""
     return int(datetime.combine(day, time(0), tzinfo=ZoneInfo(tz)).timestamp() * 1000)
 
 

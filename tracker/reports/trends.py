@@ -14,7 +14,7 @@ from typing import Any
 from tracker.clickhouse import Store
 from tracker.models import Site
 from tracker.reports.common import ReportTimer, as_definition
-from tracker.reports.query import QueryError, ReportQuery, _epoch_ms, today_in
+from tracker.reports.query import QueryError, ReportQuery, epoch_ms, today_in
 from tracker.reports.report import stage_counts_by_period
 
 INTERVALS = ("day", "week", "month")
@@ -77,7 +77,7 @@ def funnel_trends(
     last_day = query.date_to + timedelta(days=1)
     spans = [(max(a, first), min(b, last_day)) for a, b in whole]
     tz = query.timezone
-    bounds = [(_epoch_ms(a, tz), _epoch_ms(b, tz)) for a, b in spans]
+    bounds = [(epoch_ms(a, tz), epoch_ms(b, tz)) for a, b in spans]
     timer = ReportTimer()
     reports = stage_counts_by_period(store, site.key, definition, query, bounds, timer)
     today = today_in(tz)
