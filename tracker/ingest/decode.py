@@ -15,6 +15,7 @@ import orjson
 
 from tracker.ingest.errors import RequestError
 from tracker.ingest.limits import MAX_BATCH_EVENTS, MAX_BODY_BYTES
+from tracker.text import is_valid_unicode
 
 COLLECT_TYPES = ("application/json", "text/plain", "")
 IMPORT_TYPES = ("application/json", "application/x-ndjson", "application/jsonl", "text/plain", "")
@@ -105,14 +106,6 @@ def parse_json(data: bytes) -> Any:
         raise RequestError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
 
 
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def split_collect_body(payload: Any) -> tuple[str, list[Any]]:
     """One event (carrying `site`) or `{"site": KEY, "events": [...]}` -> (site key, events)."""
     if not isinstance(payload, dict):
@@ -122,7 +115,7 @@ def split_collect_body(payload: Any) -> tuple[str, list[Any]]:
     site = payload.get("site")
     if not isinstance(site, str) or not site:
         raise RequestError(400, "missing_site", "the body needs a `site` key (string)")
-    if not site.isascii() and not _is_unicode(site):
+    if not is_valid_unicode(site):
         # Looked up in the config store, whose driver cannot encode it: a 500 otherwise.
         raise RequestError(400, "invalid_encoding", "the site key holds an unpaired surrogate")
     if "events" in payload:

@@ -16,6 +16,7 @@ from tracker.stages import fields as fields_mod
 from tracker.stages import operators as operators_mod
 from tracker.stages.fields import canonical_field, field_label, is_known, is_prop
 from tracker.stages.operators import describe_value, normalise
+from tracker.text import is_valid_unicode
 
 MODES = ("ordered", "strict", "any")
 EVENT_TYPES = ("pageview", "click", "event", "any")
@@ -57,12 +58,12 @@ def invalid_text_path(value: Any) -> str | None:
     while stack:
         path, item = stack.pop()
         if isinstance(item, str):
-            if not item.isascii() and not _encodable(item):
+            if not is_valid_unicode(item):
                 return path
         elif isinstance(item, Mapping):
             for key, child in reversed(list(item.items())):
                 child_path = f"{path}.{key}" if path else str(key)
-                if isinstance(key, str) and not key.isascii() and not _encodable(key):
+                if isinstance(key, str) and not is_valid_unicode(key):
                     return path
                 stack.append((child_path, child))
         elif isinstance(item, list | tuple):
@@ -70,14 +71,6 @@ def invalid_text_path(value: Any) -> str | None:
                 (f"{path}.{i}" if path else str(i), c) for i, c in reversed(list(enumerate(item)))
             )
     return None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 INVALID_TEXT = "text must be valid Unicode (it holds an unpaired UTF-16 surrogate escape)"
