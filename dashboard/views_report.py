@@ -4,7 +4,8 @@ drill-down and a person's journey. One stage-engine service call per panel."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from functools import partial
@@ -18,6 +19,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -354,7 +356,9 @@ def filter_values(site_key: str, field: str) -> ResponseReturnValue:
     return jsonify(field=field, values=values)
 
 
-def _csv_response(text: str, filename: str, args: MultiDict[str, str] | None = None) -> Response:
+def _csv_response(
+    text: str | Iterable[str], filename: str, args: MultiDict[str, str] | None = None
+) -> Response:
     """A CSV download; with `args`, the file name also says which filters made it, so two
     exports of the same range do not overwrite each other."""
     tag = report_args.file_tag(args) if args is not None else ""
@@ -531,27 +535,6 @@ def _person_columns(people: list[dict[str, Any]], breakdown: str = "") -> list[t
     return columns
 
 
-CSV_PAGE = 1000
-CSV_MAX_PERSONS = 100_000
-
-
-def _all_persons(
-    site: Site, definition: dict[str, Any], query: Any, stage: str, status: str
-) -> dict[str, Any]:
-    """Every person of a drill-down (up to CSV_MAX_PERSONS), fetched page by page."""
-    list_persons = reports.funnel_persons
-    store = store_of(current_app)
-    result = list_persons(store, site, definition, query, stage, status, page=1, per_page=CSV_PAGE)
-    page = 1
-    while len(result["persons"]) < min(result["total"], CSV_MAX_PERSONS):
-        page += 1
-        more = list_persons(store, site, definition, query, stage, status, page, CSV_PAGE)
-        if not more["persons"]:
-            break
-        result["persons"].extend(more["persons"])
-    return result
-
-
 @bp.get("/sites/<site_key>/persons.csv")
 @login_required
 def persons_csv(site_key: str) -> ResponseReturnValue:
@@ -561,11 +544,16 @@ def persons_csv(site_key: str) -> ResponseReturnValue:
     status = request.args.get("status", "dropped")
     try:
         query = _query(site, args)
-        result = _all_persons(site, definition, query, stage, status)
+        # The service's export: the first page now (so a bad argument is an error answer),
+        # the rest streamed page by page, as the API's persons.csv does.
+        first, rest = reports.export_persons(
+            store_of(current_app), site, definition, query, stage, status
+        )
     except (reports.QueryError, ValueError) as exc:
         return jsonify(error="bad_query", detail=str(exc)), 400
+    chunks = reports.persons_csv_chunks(first["columns"], itertools.chain([first["persons"]], rest))
     return _csv_response(
-        reports.persons_csv(result), f"persons-{site.key}-{stage}-{status}.csv", args
+        stream_with_context(chunks), f"persons-{site.key}-{stage}-{status}.csv", args
     )
 
 
