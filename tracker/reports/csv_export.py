@@ -19,10 +19,12 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def _write(header: list[str], rows: list[list[Any]]) -> str:
+def _write(header: list[str] | None, rows: Iterable[list[Any]]) -> str:
+    """CSV text of the rows, after the header unless it is None (a later streamed piece)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([safe_cell(h) for h in header])
+    if header is not None:
+        writer.writerow([safe_cell(h) for h in header])
     for row in rows:
         writer.writerow([safe_cell(c) for c in row])
     return buf.getvalue()
@@ -158,11 +160,7 @@ def persons_csv_chunks(columns: list[str], pages: Iterable[list[dict[str, Any]]]
     """The same CSV in pieces, one per page of persons, for a streamed export."""
     yield _write(columns, [])
     for persons in pages:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\r\n")
-        for p in persons:
-            writer.writerow([safe_cell(p.get(c)) for c in columns])
-        yield buf.getvalue()
+        yield _write(None, ([p.get(c) for c in columns] for p in persons))
 
 
 def _columns_of(persons: list[dict[str, Any]]) -> list[str]:
