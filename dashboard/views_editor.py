@@ -218,7 +218,7 @@ def delete_funnel(site_key: str, funnel_id: int) -> ResponseReturnValue:
 @login_required
 def preview_funnel(site_key: str) -> ResponseReturnValue:
     """What each stage of the draft matches over the last 30 days (the editor's live preview)."""
-    from tracker.reports import stage_preview
+    from tracker.reports import partial_stage_preview, stage_preview
 
     site = site_or_404(site_key)
     _, definitions = _engine()
@@ -230,7 +230,13 @@ def preview_funnel(site_key: str) -> ResponseReturnValue:
         # answer saying so (not an HTTP error the browser console would report). The stages
         # that are valid on their own still get their figures (null for the others), so one
         # half-typed regex does not blank the whole preview.
-        partial = _partial_preview(definitions, site, editor_form.for_engine(draft), exc.errors)
+        partial = [
+            item and _preview_item(item, item)
+            for item in partial_stage_preview(
+                store_of(current_app), site, editor_form.for_engine(draft), exc.errors,
+                days=PREVIEW_DAYS,
+            )
+        ]  # fmt: skip
         return jsonify(
             valid=False,
             error="invalid_definition",
@@ -249,48 +255,6 @@ def preview_funnel(site_key: str) -> ResponseReturnValue:
     )
 
 
-_PAD_KEY = "zz-preview-pad"
-
-
-def _stages_with_errors(errors: list[dict[str, Any]]) -> set[int]:
-    """Indexes of the draft's stages that an error path (`stages.2.rules.0…`) points into."""
-    bad = set()
-    for error in errors:
-        parts = str(error.get("path", "")).split(".")
-        if len(parts) > 1 and parts[0] == "stages" and parts[1].isdecimal():
-            bad.add(int(parts[1]))
-    return bad
-
-
-def _partial_preview(
-    definitions: Any, site: Any, engine_draft: dict[str, Any], errors: list[dict[str, Any]]
-) -> list[dict[str, Any] | None]:
-    """Per stage of the draft, in its order: the preview of a stage that is valid on its
-    own, else None. The valid stages run as one definition (a lone one padded with a copy
-    of itself, since a funnel needs two stages)."""
-    from tracker.reports import stage_preview
-
-    raw = engine_draft.get("stages")
-    raw = raw if isinstance(raw, list) else []
-    bad = _stages_with_errors(errors)
-    good = [i for i in range(len(raw)) if i not in bad]
-    if not good or len(good) > 20:
-        return [None] * len(raw)
-    stages = [raw[i] for i in good]
-    if len(stages) == 1:
-        stages = [*stages, {**stages[0], "key": _PAD_KEY}]
-    try:
-        definition = definitions.validate_definition({"name": "preview", "stages": stages})
-    except definitions.DefinitionError:
-        return [None] * len(raw)
-    preview = stage_preview(store_of(current_app), site, definition, days=PREVIEW_DAYS)
-    figures = _preview_stages(definition, preview)  # in the order of `good`
-    out: list[dict[str, Any] | None] = [None] * len(raw)
-    for index, item in zip(good, figures, strict=False):
-        out[index] = item
-    return out
-
-
 def _preview_stages(definition: dict[str, Any], preview: Any) -> list[dict[str, Any]]:
     """The engine's preview per stage, in the draft's stage order."""
     items = preview.get("stages", preview) if isinstance(preview, dict) else preview
@@ -299,17 +263,16 @@ def _preview_stages(definition: dict[str, Any], preview: Any) -> list[dict[str, 
         by_key = {item.get("key"): item for item in items if isinstance(item, dict)}
     elif isinstance(items, dict):
         by_key = items
-    out = []
-    for stage in definition["stages"]:
-        item = by_key.get(stage["key"], {})
-        out.append(
-            {
-                "key": stage["key"],
-                "name": stage["name"],
-                "persons": item.get("persons", 0),
-                "events": item.get("events", 0),
-                "sample_urls": list(item.get("sample_urls", []))[:5],
-                "sample_elements": list(item.get("sample_elements", []))[:5],
-            }
-        )
-    return out
+    return [_preview_item(stage, by_key.get(stage["key"], {})) for stage in definition["stages"]]
+
+
+def _preview_item(stage: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """One stage's preview as the editor shows it (at most five samples of each kind)."""
+    return {
+        "key": stage["key"],
+        "name": stage["name"],
+        "persons": item.get("persons", 0),
+        "events": item.get("events", 0),
+        "sample_urls": list(item.get("sample_urls", []))[:5],
+        "sample_elements": list(item.get("sample_elements", []))[:5],
+    }

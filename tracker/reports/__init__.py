@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tracker.reports.csv_export import persons_csv, persons_csv_chunks, report_csv, trends_csv
 from tracker.reports.exits import funnel_exits
-from tracker.reports.explore import stage_preview, top_values
+from tracker.reports.explore import partial_stage_preview, stage_preview, top_values
 from tracker.reports.persons import (
     export_persons,
     funnel_persons,
@@ -29,6 +29,7 @@ __all__ = [
     "funnel_reports_by_site",
     "funnel_trends",
     "parse_report_query",
+    "partial_stage_preview",
     "person_journey",
     "person_progress",
     "persons_csv",

@@ -74,6 +74,48 @@ def stage_preview(store: Store, site: Site, definition: Any, days: int = 30) -> 
     return {"days": days, "stages": stages, "sql_ms": timer.ms}
 
 
+_PAD_KEY = "zz-preview-pad"
+
+
+def _stages_with_errors(errors: list[dict[str, Any]]) -> set[int]:
+    """Indexes of the stages that a definition error's path (`stages.2.rules.0…`) names."""
+    bad = set()
+    for error in errors:
+        parts = str(error.get("path", "")).split(".")
+        if len(parts) > 1 and parts[0] == "stages" and parts[1].isdecimal():
+            bad.add(int(parts[1]))
+    return bad
+
+
+def partial_stage_preview(
+    store: Store, site: Site, draft: Any, errors: list[dict[str, Any]], days: int = 30
+) -> list[dict[str, Any] | None]:
+    """For a draft that did not validate (`errors` from DefinitionError): per stage, in the
+    draft's order, the stage_preview figures of each stage without errors, else None. The
+    valid stages run as one definition (a lone one padded with a copy of itself, since a
+    funnel needs two stages), so one half-typed rule does not hide the others' counts."""
+    from tracker.stages.definitions import DefinitionError, validate_definition
+
+    raw = draft.get("stages") if isinstance(draft, dict) else None
+    raw = raw if isinstance(raw, list) else []
+    bad = _stages_with_errors(errors)
+    good = [i for i in range(len(raw)) if i not in bad]
+    out: list[dict[str, Any] | None] = [None] * len(raw)
+    if not good or len(good) > 20:
+        return out
+    stages = [raw[i] for i in good]
+    if len(stages) == 1:
+        stages = [*stages, {**stages[0], "key": _PAD_KEY}]
+    try:
+        definition = validate_definition({"name": "preview", "stages": stages})
+    except DefinitionError:
+        return out
+    figures = stage_preview(store, site, definition, days)["stages"]  # in the order of `good`
+    for index, item in zip(good, figures, strict=False):
+        out[index] = item
+    return out
+
+
 _ANY_TWO = {
     "name": "all",
     "stages": [
