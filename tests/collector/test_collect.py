@@ -104,6 +104,7 @@ def test_preflight_allows_the_post(client: FlaskClient) -> None:
     assert "POST" in resp.headers["Access-Control-Allow-Methods"]
     assert "Content-Type" in resp.headers["Access-Control-Allow-Headers"]
     assert "Set-Cookie" not in resp.headers
+    assert "Content-Type" not in resp.headers and resp.data == b""
 
 
 def test_collect_sets_no_cookie_and_needs_no_csrf(client: FlaskClient, key: str) -> None:

@@ -64,7 +64,10 @@ def preflight(origin: str | None) -> Response:
     POST itself answers with CORS headers only for the site's own domains."""
     headers = dict(_CORS_PREFLIGHT)
     headers.update(_cors(origin))
-    return Response(status=204, headers=headers)
+    resp = Response(status=204, headers=headers)
+    # A 204 has no body, so a body type (Werkzeug's default text/plain) would only mislead.
+    del resp.headers["Content-Type"]
+    return resp
 
 
 class EnvironRequest:
