@@ -1,5 +1,6 @@
 """`funnel serve` as a real subprocess: readiness, and the clear lock on a second instance."""
 
+import json
 import os
 import socket
 import subprocess
@@ -48,6 +49,15 @@ def wait_ready(port: int, timeout: float = 60) -> requests.Response:
     raise AssertionError("server did not become ready")
 
 
+def raw_request(port: int, raw: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def test_serve_is_ready_and_a_second_serve_exits_clearly(tmp_path: Path) -> None:
     port = free_port()
     first = funnel(["serve", "--port", str(port)], tmp_path)
@@ -64,6 +74,16 @@ def test_serve_is_ready_and_a_second_serve_exits_clearly(tmp_path: Path) -> None
         out, _ = demo.communicate(timeout=60)
         assert demo.returncode != 0 and "in use by pid" in out and "Traceback" not in out
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        # HTTP that gunicorn refuses before the app sees it still answers JSON.
+        for raw, status in [
+            (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400),
+        ]:
+            head, body = raw_request(port, raw).split(b"\r\n\r\n", 1)
+            assert head.startswith(b"HTTP/1.1 %d " % status)
+            assert b"Content-Type: application/json" in head
+            answer = json.loads(body)
+            assert answer["error"] and answer["detail"] and set(answer) == {"error", "detail"}
     finally:
         first.terminate()
         first.communicate(timeout=30)

@@ -7,11 +7,13 @@ process before gunicorn starts, and each worker opens its client after fork.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 from typing import Any
 
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 
 from tracker.datadir_lock import DataDirLock
@@ -42,6 +44,19 @@ def _post_worker_init(worker: Any) -> None:
         from tracker.app import store_of
 
         store_of(app).ping()
+
+
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn answers malformed HTTP itself (400, 414 for a too-long URL, 431 for headers too
+    large) before the app sees it, with an HTML page; this gives those the JSON shape of every
+    other error here, `{"error": code, "detail": text}`."""
+    code = "_".join(reason.lower().split()) or "bad_request"
+    body = json.dumps({"error": code, "detail": mesg}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1", "replace") + body)
 
 
 def gunicorn_options(settings: Settings, bind: str | None = None) -> dict[str, Any]:
@@ -109,6 +124,8 @@ def serve(settings: Settings, bind: str | None = None, migrate: bool = True) -> 
     try:
         if migrate:
             run_migrations_in_child()
+        # gunicorn's workers call util.write_error by module attribute, so this reaches them.
+        gunicorn_util.write_error = write_json_error
         _Gunicorn(gunicorn_options(settings, bind)).run()
     finally:
         if serve_lock is not None:
