@@ -12,6 +12,7 @@ from dashboard.blueprint import bp
 from dashboard.security import LoginLimiter, safe_next
 from tracker import accounts
 from tracker.configdb import db
+from tracker.ingest.privacy import client_ip
 from tracker.models import utcnow
 
 
@@ -21,10 +22,10 @@ def _limiter() -> LoginLimiter:
 
 
 def _client_address() -> str:
+    # The collector's rule: X-Forwarded-For counts only through the trusted hops, so a client
+    # cannot pick its own address (and its own limit) by writing hops of its own.
     trusted = current_app.config["FUNNEL_SETTINGS"].trusted_proxies
-    route = request.access_route if trusted else [request.remote_addr or ""]
-    # With N trusted proxies, the client is the Nth address from the right.
-    return route[max(0, len(route) - 1 - trusted)] if route else ""
+    return client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -79,6 +79,32 @@ def test_login_rate_limit(app: Flask, client: FlaskClient, marketer: User) -> No
     assert int(response.headers["Retry-After"]) > 0
 
 
+def test_login_limit_behind_a_proxy_takes_the_address_the_proxy_saw(
+    app: Flask, marketer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one trusted proxy, only the hop it appended names the client: hops the client
+    wrote itself (a new one per guess) must not give each guess a fresh limit."""
+    monkeypatch.setenv("FUNNEL_TRUSTED_PROXIES", "1")
+    proxied = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}).test_client()
+    limit = app.config["DASHBOARD_LOGIN_MAX_FAILURES"]
+    statuses = []
+    for attempt in range(limit + 3):
+        response = proxied.post(
+            "/login",
+            data={"email": f"guess{attempt}@test.example", "password": "wrong-password"},
+            headers={"X-Forwarded-For": f"198.51.100.{attempt}, 203.0.113.7"},
+        )
+        statuses.append(response.status_code)
+    assert statuses == [401] * limit + [429] * 3
+    # Another client behind the same proxy is not held up by that one.
+    other = proxied.post(
+        "/login",
+        data={"email": marketer.email, "password": PASSWORD},
+        headers={"X-Forwarded-For": "203.0.113.8"},
+    )
+    assert other.status_code == 302
+
+
 def test_login_limit_is_shared_by_every_serving_process(
     app: Flask, client: FlaskClient, marketer: User
 ) -> None:
