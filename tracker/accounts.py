@@ -6,6 +6,7 @@ for these operations.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from datetime import UTC, datetime
@@ -56,11 +57,17 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = _hash_password(password)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    return _hash_password(secrets.token_urlsafe(16))
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None or not user.active:
-        # Same cost as a real check, so response time does not reveal which emails exist.
-        check_password_hash(_hash_password("timing-equaliser"), password)
+        # One scrypt check, as for a real user, so response time does not reveal which emails
+        # exist (hashing a fresh dummy here as well would double the cost and give it away).
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(user.password_hash, password):
         return None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dash_helpers import PASSWORD, csrf_token_from, login
@@ -77,6 +79,27 @@ def test_login_rate_limit(app: Flask, client: FlaskClient, marketer: User) -> No
     response = login(client, marketer.email, PASSWORD)  # even the right password waits
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
+
+
+def test_an_unknown_email_costs_one_password_check_like_a_known_one(
+    app: Flask, marketer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Response time must not tell which emails have accounts: both paths run scrypt once."""
+    calls = []
+    real_scrypt = hashlib.scrypt
+
+    def counting_scrypt(*args: Any, **kwargs: Any) -> bytes:
+        calls.append(1)
+        return real_scrypt(*args, **kwargs)
+
+    accounts.authenticate(db.session, "nobody@test.example", "a-password")  # the dummy is made
+    monkeypatch.setattr(hashlib, "scrypt", counting_scrypt)
+    costs = {}
+    for email in (marketer.email, "nobody@test.example", "someone-else@test.example"):
+        calls.clear()
+        assert accounts.authenticate(db.session, email, "wrong-password") is None
+        costs[email] = len(calls)
+    assert set(costs.values()) == {1}, costs
 
 
 def test_login_limit_behind_a_proxy_takes_the_address_the_proxy_saw(
