@@ -37,19 +37,18 @@ def login() -> ResponseReturnValue:
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
     keys = (f"ip:{_client_address()}", f"email:{email.lower()}")
-    wait = _limiter().retry_after(*keys)
+    wait, recorded = _limiter().begin(*keys)
     if wait:
         minutes = max(1, wait // 60)
         error = f"Too many failed logins. Try again in about {minutes} minute(s)."
         response = render_template("login.html", next_url=next_url, email=email, error=error)
         return response, 429, {"Retry-After": str(wait)}
     user = accounts.authenticate(db.session, email, password) if email and password else None
-    if user is None:
-        _limiter().failed(*keys)
+    if user is None:  # already counted by begin()
         error = "Wrong email or password."
         return render_template("login.html", next_url=next_url, email=email, error=error), 401
 
-    _limiter().succeeded(f"email:{email.lower()}")
+    _limiter().succeeded(f"email:{email.lower()}", recorded)
     # A fresh session on login: nothing set before authentication (including the CSRF token)
     # survives, so a planted session cannot be promoted.
     session.clear()

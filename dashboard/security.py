@@ -72,8 +72,10 @@ class LoginLimiter:
     def _digest(self, key: str) -> str:
         return hmac.new(self.secret, key.encode(), hashlib.sha256).hexdigest()
 
-    def retry_after(self, *keys: str) -> int:
-        """Seconds to wait when any key is over the limit, else 0."""
+    def retry_after(self, *keys: str, allowed: int | None = None) -> int:
+        """Seconds to wait when any key has more than `allowed` failures in the window (by
+        default one fewer than the limit: the next attempt would be over it), else 0."""
+        allowed = self.max_failures - 1 if allowed is None else allowed
         now = utcnow()
         waits = []
         for key in keys:
@@ -82,20 +84,37 @@ class LoginLimiter:
                     LoginFailure.key == self._digest(key), LoginFailure.at > now - self.window
                 )
             ).one()
-            if count >= self.max_failures and oldest is not None:
+            if count > allowed and oldest is not None:
                 # Until the oldest failure in the window expires and frees one attempt.
                 waits.append(int((oldest + self.window - now).total_seconds()) + 1)
         return max(waits, default=0)
 
-    def failed(self, *keys: str) -> None:
+    def begin(self, *keys: str) -> tuple[int, list[int]]:
+        """Count an attempt as failed before its password is checked, and say whether it may
+        go on: (seconds to wait, or 0; the ids recorded, for `succeeded`).
+
+        Recording first closes the race where parallel guesses all pass the check during the
+        100 ms each password check takes, before any of them is recorded.
+        """
+        wait = self.retry_after(*keys)
+        if wait:
+            return wait, []
         now = utcnow()
         session = db.session
-        session.add_all(LoginFailure(key=self._digest(key), at=now) for key in keys)
+        rows = [LoginFailure(key=self._digest(key), at=now) for key in keys]
+        session.add_all(rows)
         # Failures that no longer count go, so the table stays as small as the window.
         session.execute(delete(LoginFailure).where(LoginFailure.at <= now - self.window))
         session.commit()
+        # Attempts that others recorded meanwhile count too; this one is within the limit
+        # only if at most `max_failures` are recorded, itself included.
+        return self.retry_after(*keys, allowed=self.max_failures), [row.id for row in rows]
 
-    def succeeded(self, *keys: str) -> None:
-        digests = [self._digest(key) for key in keys]
-        db.session.execute(delete(LoginFailure).where(LoginFailure.key.in_(digests)))
+    def succeeded(self, key: str, recorded: list[int]) -> None:
+        """The password was right: forget this attempt and every failure of `key` (the email;
+        the address keeps its earlier failures)."""
+        digest = self._digest(key)
+        db.session.execute(
+            delete(LoginFailure).where((LoginFailure.key == digest) | LoginFailure.id.in_(recorded))
+        )
         db.session.commit()

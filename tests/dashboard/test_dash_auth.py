@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,26 @@ def test_login_limit_behind_a_proxy_takes_the_address_the_proxy_saw(
         headers={"X-Forwarded-For": "203.0.113.8"},
     )
     assert other.status_code == 302
+
+
+def test_parallel_guesses_get_no_more_password_checks_than_the_limit(
+    app: Flask, marketer: User
+) -> None:
+    """Guesses sent at once (threads of one server, as gunicorn's gthread runs them) must not
+    all pass the limit's check during the password checks before any of them is counted."""
+    limit = app.config["DASHBOARD_LOGIN_MAX_FAILURES"]
+
+    def guess(_: int) -> int:
+        with app.app_context():
+            status = login(app.test_client(), marketer.email, "wrong-password").status_code
+            db.remove()
+        return int(status)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(guess, range(3 * limit)))
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(401) <= limit
+    assert statuses.count(429) >= 2 * limit
 
 
 def test_login_limit_is_shared_by_every_serving_process(
