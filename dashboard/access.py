@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort
+from flask import abort, current_app
 from flask_login import current_user, login_required
 
 from tracker import accounts
@@ -19,42 +20,46 @@ F = TypeVar("F", bound=Callable[..., Any])
 class SessionUser:
     """What Flask-Login keeps as `current_user`: the User model plus the login protocol.
 
-    The session id embeds a fingerprint of the password hash, so changing a password ends
-    every other session of that user.
+    The session id names the user, a fingerprint of the password hash (changing a password
+    ends every session of that user) and the nonce of its row in `login_sessions` (logging out
+    deletes the row, so a copy of the cookie is refused from then on).
     """
 
     is_authenticated = True
     is_anonymous = False
 
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User, nonce: str) -> None:
         self.user = user
+        self.nonce = nonce
 
     @property
     def is_active(self) -> bool:
         return bool(self.user.active)
 
     def get_id(self) -> str:
-        return session_id_for(self.user)
+        return session_id_for(self.user, self.nonce)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.user, name)
 
 
-def session_id_for(user: User) -> str:
-    import hashlib
-
+def session_id_for(user: User, nonce: str) -> str:
     fingerprint = hashlib.sha256(user.password_hash.encode()).hexdigest()[:12]
-    return f"{user.id}:{fingerprint}"
+    return f"{user.id}:{fingerprint}:{nonce}"
 
 
 def load_user(session_id: str) -> SessionUser | None:
-    user_id, _, _fingerprint = session_id.partition(":")
-    if not user_id.isdecimal():
-        return None
+    user_id, _, rest = session_id.partition(":")
+    _fingerprint, _, nonce = rest.partition(":")
+    if not user_id.isdecimal() or not nonce:
+        return None  # not a session id this version issues (or one from before sessions)
     user = db.session.get(User, int(user_id))
-    if user is None or not user.active or session_id_for(user) != session_id:
+    if user is None or not user.active or session_id_for(user, nonce) != session_id:
         return None
-    return SessionUser(user)
+    lifetime = current_app.permanent_session_lifetime
+    if not accounts.login_session_is_live(db.session, user, nonce, lifetime):
+        return None
+    return SessionUser(user, nonce)
 
 
 def me() -> User:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from dashboard.access import SessionUser
 from dashboard.blueprint import bp
@@ -52,7 +52,8 @@ def login() -> ResponseReturnValue:
     # A fresh session on login: nothing set before authentication (including the CSRF token)
     # survives, so a planted session cannot be promoted.
     session.clear()
-    login_user(SessionUser(user))
+    nonce = accounts.start_login_session(db.session, user, current_app.permanent_session_lifetime)
+    login_user(SessionUser(user, nonce))
     user.last_login_at = utcnow()
     db.session.commit()
     return redirect(next_url)
@@ -63,6 +64,10 @@ def logout() -> ResponseReturnValue:
     # GET shows a button: logging out through a plain link would let other sites log you out.
     if request.method == "GET":
         return render_template("logout.html")
+    if current_user.is_authenticated:
+        # The row goes, so the cookie (and any copy of it) no longer logs anyone in.
+        accounts.end_login_session(db.session, current_user.nonce)
+        db.session.commit()
     logout_user()
     session.clear()
     return redirect(url_for("dashboard.login"))

@@ -9,15 +9,24 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from tracker.models import ApiToken, Funnel, Membership, Site, User, hash_token
+from tracker.models import (
+    ApiToken,
+    Funnel,
+    LoginSession,
+    Membership,
+    Site,
+    User,
+    hash_token,
+    utcnow,
+)
 
 ROLES = ("admin", "marketer")
 TOKEN_PREFIX = "ft_"  # noqa: S105 - a marker, not a secret
@@ -55,6 +64,32 @@ def set_password(user: User, password: str) -> None:
     if len(password) < 8:
         raise AccountError("password must be at least 8 characters")
     user.password_hash = _hash_password(password)
+
+
+def start_login_session(session: Session, user: User, lifetime: timedelta) -> str:
+    """Record a new dashboard login and return the nonce its session cookie carries. The
+    user's sessions older than `lifetime` go, so the table holds only live ones."""
+    nonce = secrets.token_urlsafe(24)
+    session.execute(
+        delete(LoginSession).where(
+            LoginSession.user_id == user.id, LoginSession.created_at <= utcnow() - lifetime
+        )
+    )
+    session.add(LoginSession(user_id=user.id, nonce_hash=hash_token(nonce)))
+    return nonce
+
+
+def login_session_is_live(session: Session, user: User, nonce: str, lifetime: timedelta) -> bool:
+    found = session.scalar(
+        select(LoginSession.created_at).where(
+            LoginSession.nonce_hash == hash_token(nonce), LoginSession.user_id == user.id
+        )
+    )
+    return found is not None and found > utcnow() - lifetime
+
+
+def end_login_session(session: Session, nonce: str) -> None:
+    session.execute(delete(LoginSession).where(LoginSession.nonce_hash == hash_token(nonce)))
 
 
 @functools.cache

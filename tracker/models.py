@@ -199,6 +199,19 @@ class LoginFailure(Base):
     at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class LoginSession(Base):
+    """A dashboard login that has not ended. The session cookie names it, so logging out ends
+    the session for good: a copy of the cookie taken before is refused from then on (a signed
+    cookie alone stays valid until it expires). Only a hash of the cookie's nonce is kept."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
 class Setting(Base):
     """Small instance-wide key/value settings edited from the dashboard."""
 

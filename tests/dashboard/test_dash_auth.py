@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from tracker import accounts, create_app
 from tracker.configdb import db, upgrade
-from tracker.models import LoginFailure, Site, User
+from tracker.models import LoginFailure, LoginSession, Site, User, utcnow
 
 
 def test_pages_need_login(client: FlaskClient) -> None:
@@ -191,6 +191,27 @@ def test_logout_needs_post(client: FlaskClient, marketer: User) -> None:
     response = client.post("/logout")
     assert response.status_code == 302
     assert client.get("/settings").status_code == 302
+
+
+def test_logout_ends_the_session_even_for_a_copy_of_its_cookie(
+    app: Flask, client: FlaskClient, marketer: User
+) -> None:
+    login(client, marketer.email)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    elsewhere = app.test_client()  # the same user on another device
+    login(elsewhere, marketer.email)
+    copy = app.test_client()
+    copy.set_cookie("session", cookie.value)
+    assert copy.get("/settings").status_code == 200  # the copy works while the session lives
+    assert client.post("/logout").status_code == 302
+    assert copy.get("/settings").status_code == 302
+    assert elsewhere.get("/settings").status_code == 200  # other sessions go on
+    # A session older than the session lifetime is refused even if its cookie is replayed.
+    expired = utcnow() - app.permanent_session_lifetime - timedelta(minutes=1)
+    db.session.execute(update(LoginSession).values(created_at=expired))
+    db.session.commit()
+    assert elsewhere.get("/settings").status_code == 302
 
 
 def test_security_headers_and_cookie_flags(client: FlaskClient, marketer: User) -> None:
