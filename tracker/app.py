@@ -15,6 +15,9 @@ from tracker.configdb import db
 from tracker.models import MAX_ROW_ID
 from tracker.settings import Settings
 
+# The largest body a dashboard form or any endpoint without its own cap may send.
+MAX_FORM_BODY_BYTES = 2 << 20
+
 ReadyCheck = Callable[[], tuple[bool, str]]
 
 
@@ -33,7 +36,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         FUNNEL_SETTINGS=settings,
         SECRET_KEY=settings.load_secret_key(),
         JSON_SORT_KEYS=False,
-        MAX_CONTENT_LENGTH=None,  # the collector enforces its own caps before reading
+        # Dashboard forms take a few KiB: an unauthenticated client must not make a process
+        # read (and spool to disk) any size. Endpoints with larger bodies raise it per request
+        # (the import endpoint); the collector reads the environ with caps of its own.
+        MAX_CONTENT_LENGTH=MAX_FORM_BODY_BYTES,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,

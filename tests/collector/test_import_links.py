@@ -16,9 +16,11 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from tests.collector.conftest import CHROME, flush, stored
 from tracker import links
 from tracker.accounts import AccountError
+from tracker.app import MAX_FORM_BODY_BYTES
 from tracker.cli import main
 from tracker.clickhouse import Store
 from tracker.configdb import db
+from tracker.ingest.limits import MAX_IMPORT_BODY_BYTES
 from tracker.models import Site
 
 
@@ -114,6 +116,26 @@ def test_import_needs_a_token_and_a_valid_body(client: FlaskClient, site: Site, 
     assert bad.status_code == 400 and bad.json["error"] == "invalid_json"
     missing = client.post("/api/v1/sites/nope/events:import", json=[], headers=auth)
     assert missing.status_code == 404
+
+
+def test_import_takes_bodies_beyond_the_apps_form_limit_up_to_its_own(
+    client: FlaskClient, site: Site, token: str
+) -> None:
+    """The app caps bodies at form size; the import endpoint raises that for itself."""
+    url = f"/api/v1/sites/{site.key}/events:import"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    padded = b"[" + b" " * (MAX_FORM_BODY_BYTES + 1024) + json.dumps(history(1)[0]).encode() + b"]"
+    answer = client.post(url, data=padded, headers=headers)
+    assert answer.status_code == 200, answer.json
+    assert answer.json["imported"] == 1
+    # Declared beyond the import cap: refused before reading, with the collector's reason.
+    huge = client.post(
+        url,
+        data=b"[]",
+        headers=headers,
+        environ_overrides={"CONTENT_LENGTH": str(MAX_IMPORT_BODY_BYTES + 2)},
+    )
+    assert huge.status_code == 413 and huge.json["error"] == "body_too_large"
 
 
 def test_cli_import_twice_stores_each_event_once(

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from tracker import accounts, create_app
+from tracker.app import MAX_FORM_BODY_BYTES
 from tracker.configdb import db, upgrade
 from tracker.models import LoginFailure, LoginSession, Site, User, utcnow
 
@@ -182,6 +183,14 @@ def test_login_failures_expire_and_a_success_clears_the_email(
     assert login(client, marketer.email, PASSWORD).status_code == 302
     # The success forgave the email; the address keeps its one failure.
     assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 1
+
+
+def test_an_oversized_form_is_refused_before_it_is_read(client: FlaskClient) -> None:
+    """Nobody logged in may make the server read (and spool to disk) a body of any size."""
+    body = {"email": "a@b.test", "password": "x" * (MAX_FORM_BODY_BYTES + 1)}
+    response = client.post("/login", data=body)
+    assert response.status_code == 413
+    assert b"Traceback" not in response.data
 
 
 def test_logout_needs_post(client: FlaskClient, marketer: User) -> None:
