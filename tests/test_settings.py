@@ -1,8 +1,10 @@
+import logging
 import sys
 from pathlib import Path
 
 import pytest
 
+from tracker import settings as settings_module
 from tracker.settings import ENV_VARS, Settings, SettingsError
 
 
@@ -50,6 +52,7 @@ def test_server_dsn_uses_many_workers(tmp_path: Path) -> None:
         ("FUNNEL_SECURE_COOKIES", "maybe"),
         ("FUNNEL_GEOIP_DB", "/no/such/file.mmdb"),
         ("FUNNEL_SPOOL_FSYNC", "sometimes"),
+        ("FUNNEL_SECRET_KEY", "short-key"),
     ],
 )
 def test_invalid_values_name_the_variable(tmp_path: Path, var: str, value: str) -> None:
@@ -124,6 +127,24 @@ def test_secret_key_generated_once_and_kept(tmp_path: Path) -> None:
     assert len(first) >= 32
     assert s.load_secret_key() == first
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_new_data_dir_is_private_and_an_open_one_is_named_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fresh = tmp_path / "fresh" / "data"
+    Settings.from_env({"FUNNEL_DATA_DIR": str(fresh)}).ensure_data_dir()
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    settings_module._data_dir_warned.clear()
+    with caplog.at_level(logging.WARNING, logger="tracker.settings"):
+        for _ in range(2):
+            Settings.from_env({"FUNNEL_DATA_DIR": str(shared)}).ensure_data_dir()
+    warnings = [r.getMessage() for r in caplog.records if "other users" in r.getMessage()]
+    assert len(warnings) == 1 and f"chmod 700 {shared}" in warnings[0]
+    assert shared.stat().st_mode & 0o777 == 0o755  # an operator's choice is not changed
 
 
 def test_every_variable_is_documented_in_the_readme() -> None:

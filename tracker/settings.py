@@ -6,6 +6,7 @@ Invalid values raise SettingsError naming the variable, so start-up stops with o
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import secrets
@@ -165,6 +166,12 @@ class Settings:
         return resolved
 
     def _validate(self) -> None:
+        if self.secret_key and len(self.secret_key) < 16:
+            # It signs sessions and CSRF tokens, and keys the login limiter's hashes.
+            raise SettingsError(
+                "FUNNEL_SECRET_KEY must be at least 16 characters (unset, one is generated "
+                "and kept in the data dir)"
+            )
         dsn = self.clickhouse_dsn
         scheme = urlsplit(dsn).scheme
         if scheme == "chdb":
@@ -211,12 +218,26 @@ class Settings:
                 raise SettingsError(f"FUNNEL_GEOIP_DB {self.geoip_db}: {exc}") from None
 
     def ensure_data_dir(self) -> None:
+        """Create the data dir private to this user: it holds every event, password and token
+        hashes, and the salts that would turn cookieless visitor ids back into addresses."""
+        existed = self.data_dir.is_dir()
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise SettingsError(
                 f"FUNNEL_DATA_DIR {self.data_dir} cannot be created: {exc}"
             ) from exc
+        if existed and not _data_dir_warned:
+            info = self.data_dir.stat()
+            if info.st_mode & 0o077 and info.st_uid == os.getuid():
+                _data_dir_warned.append(True)
+                logging.getLogger(__name__).warning(
+                    "FUNNEL_DATA_DIR %s can be read by other users of this machine "
+                    "(mode %o); `chmod 700 %s` makes it private",
+                    self.data_dir,
+                    info.st_mode & 0o777,
+                    self.data_dir,
+                )
 
     def load_secret_key(self) -> str:
         """The configured key, else one generated on first run and kept in the data dir."""
@@ -243,6 +264,10 @@ class Settings:
         if self.embedded:
             return 1
         return self.workers or (2 * (os.cpu_count() or 1) + 1)
+
+
+# Warn once per process, not at every app or command that opens the data dir.
+_data_dir_warned: list[bool] = []
 
 
 def _check_database_url(url: str) -> None:
