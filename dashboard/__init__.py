@@ -12,7 +12,7 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from flask import Flask, Response, current_app, g, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -105,6 +105,11 @@ def init_app(app: Flask) -> None:
         # layers (test fixture pages with their own scripts) keep their headers.
         if request.blueprint == bp.name or getattr(response, "dashboard_page", False):
             add_security_headers(response)
+            if current_user.is_authenticated and request.endpoint != "dashboard.static":
+                # Reports, person lists, exports and a token shown once stay out of shared
+                # proxies and the browser's disk cache (a repeat view comes from the server's
+                # report cache instead).
+                response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.errorhandler(CSRFError)

@@ -236,6 +236,18 @@ def test_security_headers_and_cookie_flags(client: FlaskClient, marketer: User) 
     assert b"<script>" not in page.data  # no inline script anywhere in the layout
 
 
+def test_data_pages_and_api_answers_are_never_cached(
+    client: FlaskClient, marketer: User, token: str
+) -> None:
+    assert "no-store" not in client.get("/login").headers.get("Cache-Control", "")
+    login(client, marketer.email)
+    assert client.get("/settings").headers["Cache-Control"] == "no-store"
+    asset = client.get("/static/dashboard/app.css")
+    assert asset.status_code == 200 and "no-store" not in asset.headers.get("Cache-Control", "")
+    api = client.get("/api/v1/sites", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 200 and api.headers["Cache-Control"] == "no-store"
+
+
 def test_secure_cookie_setting(
     store: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -65,6 +65,8 @@ def register_error_handlers(bp: Blueprint) -> None:
         # A 204 has no body, so no Content-Type (Flask would label it text/html).
         if response.status_code == 204:
             response.headers.pop("Content-Type", None)
+        # Answers hold a site's data for one token's eyes: no shared or disk cache keeps them.
+        response.headers.setdefault("Cache-Control", "no-store")
         return response
 
 
