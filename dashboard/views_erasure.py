@@ -7,7 +7,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
 
-from dashboard.access import site_or_404
+from dashboard.access import me, site_or_404
 from dashboard.blueprint import bp
 from tracker import erasure
 from tracker.app import store_of
@@ -39,7 +39,9 @@ def erase_person_confirmed(site_key: str) -> ResponseReturnValue:
         return redirect(back)
     try:
         erasure.flush_spool(current_app)
-        done = erasure.erase_person(store_of(current_app), site, wanted)
+        done = erasure.erase_person(
+            store_of(current_app), site, wanted, by=f"{me().email} (dashboard)"
+        )
     except (erasure.ErasureError, erasure.PendingEventsError) as exc:
         flash(str(exc), "error")
         return redirect(back)

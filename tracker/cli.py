@@ -618,6 +618,16 @@ def spool_retry() -> None:
         )
 
 
+def _cli_actor() -> str:
+    """Who runs a command, for audit lines: the operating-system user."""
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} (command line)"
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "the command line"
+
+
 @main.command("erase-person")
 @click.argument("person_id")
 @click.option("--site", "site_key", required=True, help="Key of the site.")
@@ -655,7 +665,9 @@ def erase_person(person_id: str, site_key: str, dry_run: bool, yes: bool) -> Non
         click.echo("Erasing and rewriting the affected data on disk…", err=True)
         rewrite = PartsBar("rewriting")
         try:
-            done = erasure.erase_person(store, site, person_id, wait=True, on_progress=rewrite)
+            done = erasure.erase_person(
+                store, site, person_id, wait=True, on_progress=rewrite, by=_cli_actor()
+            )
         finally:
             rewrite.close()
         click.echo(f"Erased {done.events} events of person {done.person}")

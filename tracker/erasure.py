@@ -118,11 +118,12 @@ def erase_person(
     any_id: str,
     wait: bool = False,
     on_progress: Progress | None = None,
+    by: str = "",
 ) -> Erasure:
     """Delete every event of the person a visitor or user id belongs to (see the module
     docstring). The events vanish from queries before this returns; with `wait` their
     bytes are also rewritten off disk before it returns, else the daily maintenance run
-    (or a merge before it) does that."""
+    (or a merge before it) does that. `by` names who asked, for the audit line."""
     found = find_person(store, site, any_id)
     where, params = _selection(site, found.person, _check_id(any_id), found.visitors)
     store.writer.command(
@@ -132,7 +133,11 @@ def erase_person(
     )
     # An audit line without the id itself: the log must not keep what was just erased.
     log.info(
-        "erasure: site %s, %d events of %d visitor ids", site.key, found.events, len(found.visitors)
+        "erasure by %s: site %s, %d events of %d visitor ids",
+        by or "an unnamed caller",
+        site.key,
+        found.events,
+        len(found.visitors),
     )
     if wait:
         try:

@@ -4,6 +4,7 @@ exactly the person a report counts, plus every event carrying the user id, and n
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -278,6 +279,36 @@ def test_cli(runner: FlaskCliRunner, store: Store, site: Site) -> None:
     assert missing.exit_code == 1 and "no stored events for 'u1'" in missing.output
     no_site = runner.invoke(main, ["erase-person", "u1", "--site", "nope", "--yes"])
     assert no_site.exit_code == 1 and "no site with key 'nope'" in no_site.output
+
+
+def audit_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("erasure by")]
+
+
+def test_the_audit_line_names_who_erased_and_not_whom(
+    client: FlaskClient,
+    runner: FlaskCliRunner,
+    store: Store,
+    site: Site,
+    auth: dict,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    load(store, history(site))
+    with caplog.at_level(logging.INFO, logger="tracker.erasure"):
+        api = client.delete(f"/api/v1/sites/{site.key}/persons/phone", headers=auth)
+        assert api.status_code == 200
+        client.post("/login", data={"email": "admin@test.example", "password": "admin-pass-123"})
+        client.post(f"/sites/{site.key}/erase", data={"person": "tablet", "confirm": "yes"})
+        done = runner.invoke(main, ["erase-person", "other", "--site", site.key, "--yes"])
+        assert done.exit_code == 0, done.output
+    lines = audit_lines(caplog)
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("erasure by admin@test.example (API token): site ")
+    assert lines[1].startswith("erasure by admin@test.example (dashboard): site ")
+    assert "(command line): site " in lines[2]
+    assert not any(
+        person in line for line in lines for person in ("phone", "u1", "tablet", "u0", "other")
+    )
 
 
 def test_dashboard(client: FlaskClient, store: Store, site: Site) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, jsonify, request
 
 from tracker import erasure
-from tracker.api.auth import bp, require_token, site_for_request
+from tracker.api.auth import bp, current_api_user, require_token, site_for_request
 from tracker.api.errors import ApiError
 from tracker.app import store_of
 
@@ -35,7 +35,9 @@ def erase_person(site_key: str, person_id: str) -> Any:
             found = erasure.find_person(store, site, person_id)
         else:
             erasure.flush_spool(current_app)
-            found = erasure.erase_person(store, site, person_id, wait=wait)
+            found = erasure.erase_person(
+                store, site, person_id, wait=wait, by=f"{current_api_user().email} (API token)"
+            )
     except erasure.PersonNotFoundError as exc:
         raise ApiError(404, "not_found", str(exc)) from None
     except erasure.ErasureError as exc:
