@@ -50,3 +50,17 @@ test('data-funnel-prop-* become props; buttons have no href and are never outbou
 test('a submit input is described by its value', () => {
   assert.equal(describe(el('input', { type: 'submit', value: ' Send ' }), 'h').element.text, 'Send')
 })
+
+test('what was typed is never the text: only submit, button and reset inputs give their value', () => {
+  var text = (tag, attrs, content) => describe(el(tag, attrs, content), 'h').element.text
+  assert.equal(text('input', { type: 'password', value: 'hunter2' }), '')
+  assert.equal(text('input', { type: 'email', value: 'ann@example.test' }), '')
+  assert.equal(text('input', { value: 'typed' }), '')
+  assert.equal(text('input', { type: 'checkbox', value: 'on' }), '')
+  assert.equal(text('textarea', { value: 'typed' }, 'default'), '')
+  assert.equal(text('select', { value: 'pro' }, 'basic pro'), '')
+  assert.equal(text('input', { type: 'button', value: ' Next ' }), 'Next')
+  assert.equal(text('input', { type: 'RESET', value: 'Clear' }), 'Clear')
+  // A button's value attribute is data for the server, not what the visitor saw.
+  assert.equal(text('button', { value: 'delete_account' }, ' Delete '), 'Delete')
+})

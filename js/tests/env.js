@@ -52,7 +52,9 @@ export var el = (tag, attrs = {}, text = '', parent = null) => {
       return null
     },
   }
-  if (tag == 'input') node.value = attrs.value || ''
+  // Form controls: `value` is what was typed or chosen (a button's is its value attribute).
+  if (/^(input|button|textarea|select)$/.test(tag)) node.value = attrs.value ?? text
+  if (tag == 'input' || tag == 'button') node.type = (attrs.type || (tag == 'input' ? 'text' : 'submit')).toLowerCase()
   if (tag == 'a') {
     var url = attrs.href == null ? null : new URL(attrs.href, 'https://shop.example.com/')
     node.href = url ? url.href : ''

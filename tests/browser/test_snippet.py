@@ -481,3 +481,61 @@ def test_spa_and_auto_clicks_turned_off(fixture_pages: FixturePages, page: Any) 
         {"type": "event", "name": "video_play", "url": pricing},
         {"type": "pageview", "name": "", "url": pricing},
     ]
+
+
+def test_form_controls_never_send_what_was_typed(fixture_pages: FixturePages, page: Any) -> None:
+    """A tagged password or email field clicked after typing sends no text at all, nor does a
+    textarea; a button's text is its visible label, not its value attribute."""
+    controls = fixture_pages.url("controls.html")
+    page.goto(controls)
+    page.wait_for_function("typeof window.funnel === 'function'")
+    page.fill("#email", "ann@example.test")
+    page.fill("#password", "hunter2-secret")
+    page.fill("#note", "typed note")
+    for target in ("#password", "#email", "#note", "#delete", "#save"):
+        page.click(target)
+    page.goto("about:blank")
+
+    columns = ("type", "name", "element_tag", "element_text", "element_id")
+    events = wait_for_events(fixture_pages, 6, columns)
+    assert events == [
+        {"type": "pageview", "name": "", "element_tag": "", "element_text": "", "element_id": ""},
+        {
+            "type": "event",
+            "name": "password_field",
+            "element_tag": "input",
+            "element_text": "",
+            "element_id": "password",
+        },
+        {
+            "type": "event",
+            "name": "email_field",
+            "element_tag": "input",
+            "element_text": "",
+            "element_id": "email",
+        },
+        {
+            "type": "event",
+            "name": "note_field",
+            "element_tag": "textarea",
+            "element_text": "",
+            "element_id": "note",
+        },
+        {
+            "type": "click",
+            "name": "",
+            "element_tag": "button",
+            "element_text": "Delete account",
+            "element_id": "delete",
+        },
+        {
+            "type": "click",
+            "name": "",
+            "element_tag": "input",
+            "element_text": "Save",
+            "element_id": "save",
+        },
+    ]
+    stored = fixture_pages.events(("url", "title", "element_text", "props"))
+    assert "hunter2" not in repr(stored) and "ann@example" not in repr(stored)
+    assert page.console_errors == []
