@@ -147,7 +147,7 @@ safe(() => {
     safe((ev) => {
       var t = ev.target
       var el = t.closest('[data-funnel-event]') || (on('autoClicks') && t.closest('a,button,[role=button],[type=submit]'))
-      var name = el?.dataset.funnelEvent
+      var name = el?.getAttribute('data-funnel-event') || void 0
       el && track(name ? 'event' : 'click', { name, ...describe(el, loc.host) })
     }),
     true

@@ -64,3 +64,17 @@ test('what was typed is never the text: only submit, button and reset inputs giv
   // A button's value attribute is data for the server, not what the visitor saw.
   assert.equal(text('button', { value: 'delete_account' }, ' Delete '), 'Delete')
 })
+
+test('a form whose controls are named id, class, host or href: its attributes count', () => {
+  var input = el('input', { name: 'id' })
+  var shadowed = { id: input, className: input, host: input, protocol: input, href: input, dataset: input }
+  var form = el('form', { id: 'signup', class: 'wide card' }, ' Join ', null, shadowed)
+  assert.deepEqual(describe(form, 'shop.example.com'), {
+    props: {},
+    outbound: false,
+    element: { tag: 'form', text: 'Join', href: undefined, id: 'signup', selector: '#signup' },
+  })
+  var plain = el('form', { class: 'wide card' }, '', null, shadowed)
+  assert.equal(describe(plain, 'h').element.selector, 'form.wide.card')
+  assert.equal(describe(plain, 'h').element.id, null)
+})

@@ -27,7 +27,9 @@ var matches = (el, selector) =>
   })
 
 // An element: el('a', {id: 'cta', class: 'btn cta', href: 'https://x/y'}, 'text', parent).
-export var el = (tag, attrs = {}, text = '', parent = null) => {
+// `own` sets properties that shadow the usual ones, as a form's named controls do (a form
+// with <input name=id> has form.id === that input).
+export var el = (tag, attrs = {}, text = '', parent = null, own = {}) => {
   var node = {
     localName: tag,
     tagName: tag.toUpperCase(),
@@ -61,6 +63,7 @@ export var el = (tag, attrs = {}, text = '', parent = null) => {
     node.protocol = url ? url.protocol : ':'
     node.host = url ? url.host : ''
   }
+  for (var [k, v] of Object.entries(own)) Object.defineProperty(node, k, { value: v, configurable: true })
   return node
 }
 

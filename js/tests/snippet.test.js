@@ -174,6 +174,17 @@ test('clicks: links, buttons, role=button, submit inputs; tagged elements send t
   )
 })
 
+test('a tagged form with a control named id sends its event, described by its attributes', () => {
+  var control = el('input', { name: 'id' })
+  var form = el('form', { id: 'newsletter', 'data-funnel-event': 'newsletter' }, 'Join', el('body'), { id: control })
+  var p = page('https://shop.example.com/', { site: 's' }).start()
+  p.click(el('button', { type: 'submit' }, 'Join', form)).tick(1000)
+  assert.deepEqual(
+    p.events.slice(1).map((e) => [e.type, e.name, e.element.tag, e.element.id, e.element.selector]),
+    [['event', 'newsletter', 'form', 'newsletter', '#newsletter']]
+  )
+})
+
 test('data-auto-clicks="false" keeps tagged elements only', () => {
   var p = page('https://shop.example.com/', { site: 's', autoClicks: 'false' }).start()
   p.click(el('a', { href: '/x' }, 'x')).click(el('button', { 'data-funnel-event': 'cta' }, 'Go')).tick(1000)

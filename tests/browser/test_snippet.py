@@ -539,3 +539,29 @@ def test_form_controls_never_send_what_was_typed(fixture_pages: FixturePages, pa
     stored = fixture_pages.events(("url", "title", "element_text", "props"))
     assert "hunter2" not in repr(stored) and "ann@example" not in repr(stored)
     assert page.console_errors == []
+
+
+def test_a_tagged_form_with_a_control_named_id_is_recorded(
+    fixture_pages: FixturePages, page: Any
+) -> None:
+    """form.id and form.host are the form's <input name=id> and <input name=host>: the event
+    is described by the form's attributes instead of being dropped as invalid."""
+    page.goto(fixture_pages.url("controls.html"))
+    page.wait_for_function("typeof window.funnel === 'function'")
+    page.click("#join")
+    page.goto("about:blank")
+
+    columns = ("type", "name", "element_tag", "element_text", "element_id", "element_selector")
+    events = wait_for_events(fixture_pages, 2, columns + ("outbound",))
+    assert events[1:] == [
+        {
+            "type": "event",
+            "name": "newsletter_signup",
+            "element_tag": "form",
+            "element_text": "Join",
+            "element_id": "newsletter",
+            "element_selector": "#newsletter",
+            "outbound": 0,
+        }
+    ]
+    assert page.console_errors == []
