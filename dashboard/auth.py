@@ -13,12 +13,21 @@ from dashboard.security import LoginLimiter, safe_next
 from tracker import accounts
 from tracker.configdb import db
 from tracker.ingest.privacy import client_ip
-from tracker.models import utcnow
+from tracker.models import User, utcnow
 
 
-def _limiter() -> LoginLimiter:
+def login_limiter() -> LoginLimiter:
+    """The failed-login limit; a wrong current password on the password form counts too."""
     limiter: LoginLimiter = current_app.extensions["dashboard_login_limiter"]
     return limiter
+
+
+def renew_login(user: User) -> None:
+    """Log `user` in under a new session: after login, and after a password change (whose new
+    fingerprint ends every session, the current one included). Commit afterwards."""
+    session.clear()  # nothing set before survives, so a planted session cannot be promoted
+    nonce = accounts.start_login_session(db.session, user, current_app.permanent_session_lifetime)
+    login_user(SessionUser(user, nonce))
 
 
 def _client_address() -> str:
@@ -37,7 +46,7 @@ def login() -> ResponseReturnValue:
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
     keys = (f"ip:{_client_address()}", f"email:{email.lower()}")
-    wait, recorded = _limiter().begin(*keys)
+    wait, recorded = login_limiter().begin(*keys)
     if wait:
         minutes = max(1, wait // 60)
         error = f"Too many failed logins. Try again in about {minutes} minute(s)."
@@ -48,12 +57,8 @@ def login() -> ResponseReturnValue:
         error = "Wrong email or password."
         return render_template("login.html", next_url=next_url, email=email, error=error), 401
 
-    _limiter().succeeded(f"email:{email.lower()}", recorded)
-    # A fresh session on login: nothing set before authentication (including the CSRF token)
-    # survives, so a planted session cannot be promoted.
-    session.clear()
-    nonce = accounts.start_login_session(db.session, user, current_app.permanent_session_lifetime)
-    login_user(SessionUser(user, nonce))
+    login_limiter().succeeded(f"email:{email.lower()}", recorded)
+    renew_login(user)
     user.last_login_at = utcnow()
     db.session.commit()
     return redirect(next_url)

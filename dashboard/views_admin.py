@@ -12,6 +12,7 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from dashboard.access import admin_required, me
+from dashboard.auth import login_limiter, renew_login
 from dashboard.blueprint import bp
 from tracker import accounts
 from tracker.configdb import db
@@ -112,35 +113,93 @@ def create_user() -> ResponseReturnValue:
     return redirect(url_for("dashboard.settings") + "#users")
 
 
+def _back_to_users(message: str, category: str = "ok") -> ResponseReturnValue:
+    flash(message, category)
+    return redirect(url_for("dashboard.settings") + "#users")
+
+
 @bp.post("/settings/users/<int:user_id>")
 @admin_required
 def update_user(user_id: int) -> ResponseReturnValue:
+    """One change to a user per request: `action` is role, activate, deactivate, add_site,
+    remove_site or password."""
     user = db.session.get(User, user_id)
     if user is None:
         return _render(errors={"user": "no such user"}, status=404)
     action = request.form.get("action", "")
-    if user.id == me().id and action in {"deactivate", "role"}:
-        flash("You cannot demote or deactivate yourself.", "error")
-        return redirect(url_for("dashboard.settings") + "#users")
+    if user.id == me().id and action in {"deactivate", "role", "password"}:
+        # Locking yourself out, or a reset that would end this very session, goes elsewhere:
+        # your own password is changed under "Your account" with the current one.
+        return _back_to_users(
+            "You cannot change your own role, status or password here"
+            " (change your password under Your account).",
+            "error",
+        )
     if action == "deactivate":
         user.active = False
+        message = f"{user.email} is deactivated: their sessions and API tokens stop working."
     elif action == "activate":
         user.active = True
-    elif action == "role" and request.form.get("role") in accounts.ROLES:
-        user.role = request.form["role"]
-    elif action == "add_site":
+        message = f"{user.email} is active again."
+    elif action == "role":
+        role = request.form.get("role", "")
+        if role not in accounts.ROLES:
+            return _back_to_users(f"Choose a role: {', '.join(accounts.ROLES)}.", "error")
+        user.role = role
+        message = f"{user.email} is now {'an' if role == 'admin' else 'a'} {role}."
+    elif action in {"add_site", "remove_site"}:
         site = accounts.site_by_key(db.session, request.form.get("site", ""))
-        if site is not None:
+        if site is None:
+            return _back_to_users("Choose one of the sites.", "error")
+        if action == "add_site":
             accounts.add_member(db.session, user, site)
+            message = f"{user.email} can now see {site.name}."
+        elif accounts.remove_member(db.session, user, site):
+            message = f"{user.email} no longer sees {site.name}."
+        else:
+            return _back_to_users(f"{user.email} was not a member of {site.name}.", "error")
     elif action == "password":
         try:
             accounts.set_password(user, request.form.get("password", ""))
         except accounts.AccountError as exc:
-            flash(str(exc), "error")
-            return redirect(url_for("dashboard.settings") + "#users")
+            return _back_to_users(f"{user.email}: {exc}.", "error")
+        accounts.end_login_sessions(db.session, user)
+        message = f"New password set for {user.email}; their sessions have ended."
+    else:
+        return _back_to_users("Unknown change.", "error")
     db.session.commit()
-    flash(f"User {user.email} updated.", "ok")
-    return redirect(url_for("dashboard.settings") + "#users")
+    return _back_to_users(message)
+
+
+@bp.post("/settings/password")
+@login_required
+def change_own_password() -> ResponseReturnValue:
+    """Your own password, confirmed with the current one (wrong ones count like failed
+    logins). Every other session of yours ends; this one goes on under a new id."""
+    user = me()
+    new, repeat = request.form.get("new_password", ""), request.form.get("repeat_password", "")
+    if new != repeat:
+        return _render(errors={"password": "The two new passwords differ."}, status=422)
+    if len(new) < 8:
+        return _render(
+            errors={"password": "The new password must be at least 8 characters."}, status=422
+        )
+    limiter = login_limiter()
+    key = f"email:{user.email}"
+    wait, recorded = limiter.begin(key)
+    if wait:
+        minutes = max(1, wait // 60)
+        error = f"Too many wrong passwords. Try again in about {minutes} minute(s)."
+        return _render(errors={"password": error}, status=429)
+    if not accounts.password_matches(user, request.form.get("current_password", "")):
+        return _render(errors={"password": "The current password is wrong."}, status=422)
+    limiter.succeeded(key, recorded)
+    accounts.set_password(user, new)
+    accounts.end_login_sessions(db.session, user)
+    renew_login(user)
+    db.session.commit()
+    flash("Password changed. Any other session of yours has ended.", "ok")
+    return redirect(url_for("dashboard.settings") + "#account")
 
 
 @bp.post("/settings/tokens")

@@ -61,9 +61,15 @@ def create_user(
 
 
 def set_password(user: User, password: str) -> None:
+    """A new password. Every dashboard session of the user ends with it: their ids carry a
+    fingerprint of the hash (see `end_login_sessions` for tidying their rows)."""
     if len(password) < 8:
         raise AccountError("password must be at least 8 characters")
     user.password_hash = _hash_password(password)
+
+
+def password_matches(user: User, password: str) -> bool:
+    return check_password_hash(user.password_hash, password)
 
 
 def start_login_session(session: Session, user: User, lifetime: timedelta) -> str:
@@ -90,6 +96,12 @@ def login_session_is_live(session: Session, user: User, nonce: str, lifetime: ti
 
 def end_login_session(session: Session, nonce: str) -> None:
     session.execute(delete(LoginSession).where(LoginSession.nonce_hash == hash_token(nonce)))
+
+
+def end_login_sessions(session: Session, user: User) -> None:
+    """Every session of the user ends (after a password change, which already makes them
+    unusable, this removes their rows)."""
+    session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
 
 
 @functools.cache
@@ -204,6 +216,14 @@ def add_member(session: Session, user: User, site: Site) -> None:
     if not exists:
         session.add(Membership(user_id=user.id, site_id=site.id))
         session.flush()
+
+
+def remove_member(session: Session, user: User, site: Site) -> bool:
+    """Take `site` away from `user`; False when they were not a member."""
+    result = session.execute(
+        delete(Membership).where(Membership.user_id == user.id, Membership.site_id == site.id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def sites_for(session: Session, user: User) -> list[Site]:
