@@ -1,5 +1,6 @@
 // What a click is about. Attributes are read with getAttribute, not as properties: a <form>
 // exposes its controls as properties, so form.id is the <input name=id> inside it.
+import { cut } from './fields.js'
 
 // A short CSS selector that survives content edits: "#id", else the tag and first two classes
 // ("a.btn.cta"). Names are escaped, so it is always valid for document.querySelector.
@@ -26,7 +27,7 @@ export var describe = (el, host) => {
     outbound: href != null && !!el.host && el.host != host,
     element: {
       tag,
-      text: text.replace(/\s+/g, ' ').trim().slice(0, 100),
+      text: cut(text.replace(/\s+/g, ' ').trim(), 100),
       href,
       id: el.getAttribute('id'),
       selector: selector(el),

@@ -78,3 +78,9 @@ test('a form whose controls are named id, class, host or href: its attributes co
   assert.equal(describe(plain, 'h').element.selector, 'form.wide.card')
   assert.equal(describe(plain, 'h').element.id, null)
 })
+
+test('text is cut between code points, never inside a surrogate pair', () => {
+  var text = describe(el('a', {}, 'a'.repeat(99) + '😀 more'), 'h').element.text
+  assert.equal(text, 'a'.repeat(99) + '😀')
+  assert.equal(describe(el('a', {}, '😀'.repeat(150)), 'h').element.text, '😀'.repeat(100))
+})

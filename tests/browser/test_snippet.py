@@ -565,3 +565,16 @@ def test_a_tagged_form_with_a_control_named_id_is_recorded(
         }
     ]
     assert page.console_errors == []
+
+
+def test_link_text_is_cut_between_code_points(fixture_pages: FixturePages, page: Any) -> None:
+    """The 100-character cap falls on an emoji: it is kept whole, so the collector stores
+    the click instead of refusing half a surrogate pair."""
+    page.goto(fixture_pages.url("controls.html"))
+    page.wait_for_function("typeof window.funnel === 'function'")
+    page.click("#emoji")
+    page.goto("about:blank")
+
+    events = wait_for_events(fixture_pages, 2, ("type", "element_text"))
+    assert events[1:] == [{"type": "click", "element_text": "a" * 99 + "\U0001f600"}]
+    assert page.console_errors == []
