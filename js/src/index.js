@@ -2,6 +2,7 @@
 // calls, batches them to the collector and replays calls queued by the stub. Everything runs
 // inside `safe`, so nothing ever throws into the host page.
 import { describe } from './element.js'
+import { userId } from './fields.js'
 import { uuid } from './ids.js'
 import { kv } from './storage.js'
 
@@ -37,7 +38,8 @@ safe(() => {
   // data-api: the collector's origin ("https://stats.example.com"; a full URL ending in
   // /api/collect works too). By default, the origin the script was loaded from.
   var api = new URL('/api/collect', data.api || script.src)
-  var user = kv('user')
+  // A stored id an earlier version let through (an object, too long) is not used.
+  var user = userId(kv('user'))
   var q = []
   var timer
   var cur
@@ -113,16 +115,24 @@ safe(() => {
     }
   }
 
+  // A new visitor and session without a user: what follows is no one known so far.
+  var forget = () => {
+    user = void 0
+    cookieless || ['user', 'visitor', 'session'].map((k) => kv(k, ''))
+  }
+
   var commands = {
     event: (name, props, opts) => track('event', { name, props, value: opts?.value }),
     pageview: () => view(1),
     identify: (id) => {
+      id = userId(id)
       if (id && id != user) {
         user = id
         cookieless || kv('user', user)
         track('event', { name: 'identify' })
       }
     },
+    reset: forget,
     optout: () => {
       kv('optout', 1)
       q.length = 0

@@ -201,6 +201,49 @@ test('identify: later events and later pages carry the user; the same id is sent
   assert.equal(next.events[0].visitor, p.events[0].visitor)
 })
 
+test('identify takes a non-empty string or finite number of at most 128 characters, trimmed', () => {
+  var storage = makeStorage()
+  var p = page(LANDING, { site: 's' }, { storage }).start()
+  for (var bad of [{ id: 5 }, ['u'], 'x'.repeat(129), '', '   ', NaN, Infinity, true, null, undefined])
+    p.funnel('identify', bad)
+  p.funnel('event', 'anonymous')
+  p.funnel('identify', ' u-7 ').funnel('identify', 'u-7').funnel('identify', 42).funnel('identify', 'x'.repeat(128))
+  p.tick(1000)
+  assert.deepEqual(
+    p.events.map((e) => [e.name, e.user]),
+    [
+      [undefined, undefined],
+      ['anonymous', undefined],
+      ['identify', 'u-7'],
+      ['identify', '42'],
+      ['identify', 'x'.repeat(128)],
+    ]
+  )
+  assert.equal(storage.funnel_user, 'x'.repeat(128))
+})
+
+test('a stored user id no collector would take is not used', () => {
+  var storage = makeStorage()
+  storage.funnel_user = 'x'.repeat(130)
+  var p = page(LANDING, { site: 's' }, { storage }).start().tick(1000)
+  assert.equal(p.events[0].user, undefined)
+})
+
+test('reset: no user, a new visitor and session, on this page and the next', () => {
+  var storage = makeStorage()
+  var p = page(LANDING, { site: 's' }, { storage }).start()
+  p.funnel('identify', 'u-1').funnel('reset').funnel('event', 'after').tick(1000)
+  var [view, identify, after] = p.events
+  assert.equal(identify.user, 'u-1')
+  assert.equal(after.user, undefined)
+  assert.notEqual(after.visitor, view.visitor)
+  assert.notEqual(after.session, view.session)
+  var next = page('https://shop.example.com/next', { site: 's' }, { storage }).start().tick(1000)
+  assert.deepEqual([next.events[0].user, next.events[0].visitor], [undefined, after.visitor])
+  p.funnel('identify', 'u-1').tick(1000) // the same id again after reset: identified again
+  assert.deepEqual(p.events.at(-1).user, 'u-1')
+})
+
 test('visitor lasts a year since last seen, session 30 minutes of inactivity', () => {
   var storage = makeStorage()
   var at = (now) => page('https://shop.example.com/', { site: 's' }, { storage, now }).start().tick(1000).events[0]
