@@ -1,6 +1,6 @@
 // What a click is about. Attributes are read with getAttribute, not as properties: a <form>
 // exposes its controls as properties, so form.id is the <input name=id> inside it.
-import { cut } from './fields.js'
+import { clean, cut } from './fields.js'
 
 // A short CSS selector that survives content edits: "#id", else the tag and first two classes
 // ("a.btn.cta"). Names are escaped, so it is always valid for document.querySelector.
@@ -23,7 +23,7 @@ export var describe = (el, host) => {
   var text =
     tag == 'input' ? (/^(submit|button|reset)$/.test(el.type) ? el.value : '') : /^(select|textarea)$/.test(tag) ? '' : el.textContent
   return {
-    props,
+    props: clean(props),
     outbound: href != null && !!el.host && el.host != host,
     element: {
       tag,

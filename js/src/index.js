@@ -2,7 +2,7 @@
 // calls, batches them to the collector and replays calls queued by the stub. Everything runs
 // inside `safe`, so nothing ever throws into the host page.
 import { describe } from './element.js'
-import { userId } from './fields.js'
+import { clean, number, userId } from './fields.js'
 import { uuid } from './ids.js'
 import { kv } from './storage.js'
 
@@ -122,7 +122,7 @@ safe(() => {
   }
 
   var commands = {
-    event: (name, props, opts) => track('event', { name, props, value: opts?.value }),
+    event: (name, props, opts) => track('event', { name, props: clean(props), value: number(opts?.value) }),
     pageview: () => view(1),
     identify: (id) => {
       id = userId(id)

@@ -81,6 +81,32 @@ test('calls queued by the stub are replayed in order after the first pageview', 
   assert.equal(typeof p.window.funnel, 'function')
 })
 
+test('props: bad entries are left out, the event is kept; a numeric string value is a number', () => {
+  var p = page(LANDING, { site: 's' }).start()
+  var props = { items: ['a'], coupon: null, sku: 'A1', qty: 2, gift: false, nan: NaN, inf: Infinity, at: {}, nothing: undefined }
+  props['k'.repeat(129)] = 'long key'
+  props.note = 'x'.repeat(2000)
+  p.funnel('event', 'purchase', props, { value: '49.90' })
+  p.funnel('event', 'no_props', 'not props', { value: '49,90' })
+  p.funnel('event', 'array_props', ['a'], { value: 1e16 })
+  p.funnel('event', 'many', Object.fromEntries(Array.from({ length: 60 }, (_, i) => ['p' + i, i])), { value: Infinity })
+  p.funnel('event', 'numbers', {}, { value: -12.5 })
+  for (var value of [true, [5], {}, null]) p.funnel('event', 'odd', {}, { value })
+  p.tick(1000).hide()
+  var [purchase, noProps, arrayProps, many, numbers, ...odd] = p.events.slice(1)
+  assert.deepEqual([purchase.name, purchase.props, purchase.value], [
+    'purchase',
+    { sku: 'A1', qty: 2, gift: false, note: 'x'.repeat(1024) },
+    49.9,
+  ])
+  assert.deepEqual([noProps.name, noProps.props, noProps.value], ['no_props', undefined, undefined])
+  assert.deepEqual([arrayProps.name, arrayProps.props, arrayProps.value], ['array_props', undefined, undefined])
+  assert.equal(Object.keys(many.props).length, 50)
+  assert.equal(many.value, undefined)
+  assert.equal(numbers.value, -12.5)
+  assert.deepEqual(odd.map((e) => e.value), [undefined, undefined, undefined, undefined])
+})
+
 test('batches: 10 events leave at once, fewer after 1 s, the rest when the page hides', () => {
   var p = page(LANDING, { site: 's' }).start()
   for (var i = 0; i < 9; i++) p.funnel('event', 'e' + i)

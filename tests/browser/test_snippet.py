@@ -578,3 +578,24 @@ def test_link_text_is_cut_between_code_points(fixture_pages: FixturePages, page:
     events = wait_for_events(fixture_pages, 2, ("type", "element_text"))
     assert events[1:] == [{"type": "click", "element_text": "a" * 99 + "\U0001f600"}]
     assert page.console_errors == []
+
+
+def test_bad_props_are_left_out_and_the_event_is_kept(
+    fixture_pages: FixturePages, page: Any
+) -> None:
+    """A list, a null and a numeric string value, each of which made the collector drop the
+    whole purchase, reach ClickHouse as the props that are usable and a numeric value."""
+    thanks = fixture_pages.url("thanks.html")
+    page.goto(thanks)
+    page.wait_for_function("typeof window.funnel === 'function'")
+    page.evaluate(
+        "funnel('event', 'purchase', {items: ['a'], coupon: null, sku: 'A1', qty: 2},"
+        " {value: '49.90'})"
+    )
+    page.goto("about:blank")
+
+    events = wait_for_events(fixture_pages, 2, ("type", "name", "props", "value"))
+    assert events[1:] == [
+        {"type": "event", "name": "purchase", "props": {"sku": "A1", "qty": "2"}, "value": 49.9}
+    ]
+    assert page.console_errors == []
