@@ -19,6 +19,14 @@ var safe =
   }
 
 safe(() => {
+  // t.js included twice: the first copy tracks; a later one only hands it the calls queued
+  // since (a stub defined again) and stops, so nothing is counted twice.
+  var first = w.__funnel
+  if (first) {
+    var later = w.funnel?.q
+    w.funnel = first
+    return later?.map((a) => first(...a))
+  }
   var script = d.currentScript
   var data = script.dataset
   var on = (k) => data[k] != 'false'
@@ -166,6 +174,6 @@ safe(() => {
   w.addEventListener('visibilitychange', flush)
   w.addEventListener('pagehide', flush)
 
-  w.funnel = safe((k, ...a) => commands[k](...a))
+  w.__funnel = w.funnel = safe((k, ...a) => commands[k](...a))
   queued?.map((a) => w.funnel(...a))
 })()

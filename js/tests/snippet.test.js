@@ -107,6 +107,17 @@ test('props: bad entries are left out, the event is kept; a numeric string value
   assert.deepEqual(odd.map((e) => e.value), [undefined, undefined, undefined, undefined])
 })
 
+test('t.js included twice: only the first copy tracks; calls queued for the second arrive', () => {
+  var p = page(LANDING, { site: 's' }, { stub: stub() }).start()
+  var api = p.window.funnel
+  p.window.funnel = stub() // the stub defined again, as a second embed does
+  p.window.funnel('event', 'between')
+  p.start()
+  assert.equal(p.window.funnel, api)
+  p.click(el('a', { href: '/x' }, 'x')).funnel('event', 'after').tick(1000)
+  assert.deepEqual(p.events.map((e) => e.name || e.type), ['pageview', 'between', 'click', 'after'])
+})
+
 test('batches: 10 events leave at once, fewer after 1 s, the rest when the page hides', () => {
   var p = page(LANDING, { site: 's' }).start()
   for (var i = 0; i < 9; i++) p.funnel('event', 'e' + i)

@@ -599,3 +599,23 @@ def test_bad_props_are_left_out_and_the_event_is_kept(
         {"type": "event", "name": "purchase", "props": {"sku": "A1", "qty": "2"}, "value": 49.9}
     ]
     assert page.console_errors == []
+
+
+def test_the_snippet_included_twice_counts_once(fixture_pages: FixturePages, page: Any) -> None:
+    """Two copies of t.js on a page: one pageview and one click per click, and the call queued
+    between the copies (by a stub defined again) still arrives."""
+    twice = fixture_pages.url("twice.html")
+    thanks = fixture_pages.url("thanks.html")
+    page.goto(twice)
+    page.click("#next")
+    page.wait_for_url(thanks)
+    page.goto("about:blank")
+
+    events = wait_for_events(fixture_pages, 4, ("type", "name", "url"))
+    assert events == [
+        {"type": "pageview", "name": "", "url": twice},
+        {"type": "event", "name": "between_copies", "url": twice},
+        {"type": "click", "name": "", "url": twice},
+        {"type": "pageview", "name": "", "url": thanks},
+    ]
+    assert page.console_errors == []
