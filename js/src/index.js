@@ -149,8 +149,10 @@ safe(() => {
   }
   var queued = w.funnel?.q
 
-  // Events kept while offline on an earlier page join the queue (the next send clears them).
-  cookieless || (may() && JSON.parse(kv('queue') || '[]').map(push))
+  // Events kept while offline on an earlier page join the queue (the next send clears them)
+  // as they are: pushing them one by one would send a batch of 10 before this page's
+  // pageview was counted, and that send's URL check would count it a second time.
+  cookieless || (may() && (q = JSON.parse(kv('queue') || '[]')))
   view(1)
   // Single-page apps: any change of URL (pushState, replaceState, popstate, and the fragment
   // with data-hash) is seen within 300 ms, before the next event and before each send; by

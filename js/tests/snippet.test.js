@@ -332,6 +332,19 @@ test('offline: events are kept (newest 100) and sent by the next page with their
   assert.equal(storage.funnel_queue, '[]')
 })
 
+test('a backlog of 10 or more events does not make the next page count two pageviews', () => {
+  var storage = makeStorage()
+  var p = page(LANDING, { site: 's' }, { storage, nav: { onLine: false } }).start()
+  for (var i = 0; i < 15; i++) p.funnel('event', 'e' + i)
+  p.fire('window', 'pagehide')
+  var next = page('https://shop.example.com/next', { site: 's' }, { storage }).start().tick(1000)
+  assert.deepEqual(
+    next.events.filter((e) => e.type == 'pageview').map((e) => e.url),
+    [LANDING.split('#')[0], 'https://shop.example.com/next'] // the first page's, kept offline
+  )
+  assert.equal(next.events.length, 17)
+})
+
 test('back online on the same page: everything leaves, 10 events a request', () => {
   var storage = makeStorage()
   var p = page(LANDING, { site: 's' }, { storage, nav: { onLine: false } }).start()
