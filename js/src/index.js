@@ -60,12 +60,12 @@ safe(() => {
   // fetchLater where the browser has it (Chromium), whose response never reaches the page, so
   // a failing collector cannot log errors into the host page's console; else sendBeacon, else
   // fetch with keepalive. Offline, the newest 100 unsent events wait in localStorage (not with
-  // data-cookieless) for a later page; their ids make a resent event count once.
+  // data-cookieless, nor in cookies) for a later page; their ids make a resent event count once.
   var flush = safe((body) => {
     timer = 0
     view()
     if (q[0]) {
-      cookieless || kv('queue', n.onLine ? '[]' : JSON.stringify(q.slice(-100)))
+      cookieless || kv('queue', n.onLine ? '[]' : JSON.stringify(q.slice(-100)), 1)
       // At most 10 events a request: a queue that grew while offline would exceed both the
       // collector's 100 events and the 64 KB keepalive limit in one body.
       while (n.onLine && q[0]) {
@@ -151,8 +151,11 @@ safe(() => {
 
   // Events kept while offline on an earlier page join the queue (the next send clears them)
   // as they are: pushing them one by one would send a batch of 10 before this page's
-  // pageview was counted, and that send's URL check would count it a second time.
-  cookieless || (may() && (q = JSON.parse(kv('queue') || '[]')))
+  // pageview was counted, and that send's URL check would count it a second time. A stored
+  // value that is not such a list is dropped.
+  try {
+    cookieless || (may() && (q = JSON.parse(kv('queue', null, 1)).filter((e) => e?.id)))
+  } catch (e) {}
   view(1)
   // Single-page apps: any change of URL (pushState, replaceState, popstate, and the fragment
   // with data-hash) is seen within 300 ms, before the next event and before each send; by

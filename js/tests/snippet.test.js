@@ -304,6 +304,39 @@ test('blocked localStorage falls back to first-party cookies for a year', () => 
   assert.equal(q.events[0].visitor, p.events[0].visitor)
 })
 
+test('cookie fallback: values are encoded, so ; = and % survive', () => {
+  var cookies = new Map()
+  var storage = makeStorage(true)
+  var p = page(LANDING, { site: 's' }, { storage, cookies }).start()
+  p.funnel('identify', 'acct;42=a%20b').tick(1000)
+  var next = page(LANDING, { site: 's' }, { storage, cookies }).start().tick(1000)
+  assert.equal(next.events[0].user, 'acct;42=a%20b')
+})
+
+test('cookie fallback: the offline queue stays in memory, never in a cookie', () => {
+  var cookies = new Map()
+  var p = page(LANDING, { site: 's' }, { storage: makeStorage(true), cookies, nav: { onLine: false } }).start()
+  for (var i = 0; i < 30; i++) p.funnel('event', 'e' + i + ';x')
+  p.hide()
+  assert.deepEqual([...cookies.keys()].sort(), ['funnel_session', 'funnel_visitor'])
+  p.navigator.onLine = true
+  p.funnel('event', 'online').tick(1000)
+  assert.equal(p.events.length, 32)
+})
+
+test('a corrupt stored value never stops tracking', () => {
+  for (var queue of ['[{"id":"a";x', '"text"', '{}', 'null', '[null,5,{"id":"5a4f0d7e-4d8b-4c6e-9f1a-2b3c4d5e6f70","type":"event","name":"kept"}]']) {
+    var storage = makeStorage()
+    storage.funnel_queue = queue
+    var p = page(LANDING, { site: 's' }, { storage }).start().tick(1000)
+    assert.deepEqual(p.events.map((e) => e.name || e.type), queue.includes('kept') ? ['kept', 'pageview'] : ['pageview'], queue)
+  }
+  var cookies = new Map([['funnel_user', '%E0%A4%A'], ['funnel_visitor', '%']])
+  var p = page(LANDING, { site: 's' }, { storage: makeStorage(true), cookies }).start().tick(1000)
+  assert.equal(p.events.length, 1)
+  assert.equal(p.events[0].user, undefined)
+})
+
 test('data-cookieless stores nothing and sends no visitor, session or user', () => {
   var storage = makeStorage()
   var cookies = new Map()

@@ -619,3 +619,39 @@ def test_the_snippet_included_twice_counts_once(fixture_pages: FixturePages, pag
         {"type": "pageview", "name": "", "url": thanks},
     ]
     assert page.console_errors == []
+
+
+BLOCKED_STORAGE = (
+    "Object.defineProperty(window, 'localStorage', {get() {"
+    " throw new DOMException('The operation is insecure.', 'SecurityError') }})"
+)
+
+
+def test_cookie_fallback_keeps_ids_whole_and_no_queue(
+    fixture_pages: FixturePages, page: Any
+) -> None:
+    """Where localStorage throws, ids live in cookies, encoded (a ';' no longer cuts the user
+    id short), and the offline queue is never written to a cookie."""
+    page.add_init_script(BLOCKED_STORAGE)
+    thanks = fixture_pages.url("thanks.html")
+    page.goto(thanks)
+    page.wait_for_function("typeof window.funnel === 'function'")
+    page.evaluate("funnel('identify', 'acct;42=a b')")
+    page.context.set_offline(True)
+    # Ten events make a batch at once, which cannot leave: it is kept, but not in a cookie.
+    page.evaluate("for (let i = 0; i < 10; i++) funnel('event', 'offline_' + i)")
+    names = sorted(c["name"] for c in page.context.cookies())
+    page.context.set_offline(False)
+    page.goto(fixture_pages.url("thanks.html", "again=1"))
+    page.goto("about:blank")
+
+    assert names == ["funnel_session", "funnel_user", "funnel_visitor"]
+    # The offline events wait in memory and leave when the page unloads, back online.
+    events = wait_for_events(fixture_pages, 13, ("type", "name", "user_id"))
+    assert len([e for e in events if e["name"].startswith("offline_")]) == 10
+    assert [e for e in events if not e["name"].startswith("offline_")] == [
+        {"type": "pageview", "name": "", "user_id": ""},
+        {"type": "event", "name": "identify", "user_id": "acct;42=a b"},
+        {"type": "pageview", "name": "", "user_id": "acct;42=a b"},
+    ]
+    assert page.console_errors == []
