@@ -2,7 +2,7 @@
 // calls, batches them to the collector and replays calls queued by the stub. Everything runs
 // inside `safe`, so nothing ever throws into the host page.
 import { describe } from './element.js'
-import { clean, number, userId } from './fields.js'
+import { clean, cut, number, userId } from './fields.js'
 import { uuid } from './ids.js'
 import { kv } from './storage.js'
 
@@ -100,9 +100,11 @@ safe(() => {
         id: uuid(),
         type,
         ts: now,
-        url: page(),
-        referrer: ref,
-        title: d.title,
+        // Cut to what the collector reads: it stores 2,048 characters of a URL, but takes the
+        // campaign parameters and click id from up to 16,384; titles are kept to 1,000.
+        url: cut(page(), 16384),
+        referrer: cut(ref, 2048),
+        title: cut(d.title, 1000),
         screen_width: screen.width,
         language: n.language,
         user,

@@ -38,6 +38,15 @@ test('the landing pageview keeps the whole query, referrer, title, screen and la
   )
 })
 
+test('url, referrer and title are cut to what the collector reads, between code points', () => {
+  var long = 'https://shop.example.com/p?x=' + 'a'.repeat(20000)
+  var p = page(long, { site: 's' }, { referrer: 'https://r.example/' + 'r'.repeat(5000), title: 't'.repeat(999) + '😀😀' })
+  var [e] = p.start().tick(1000).events
+  assert.equal(e.url, long.slice(0, 16384))
+  assert.equal(e.referrer.length, 2048)
+  assert.equal(e.title, 't'.repeat(999) + '😀')
+})
+
 test('data-api: an origin, a full collector URL, or by default the script origin', () => {
   var url = (data, src) => page(LANDING, { site: 's', ...data }, { src }).start().tick(1000).requests[0].url
   assert.equal(url({}, 'https://cdn.example.net/t.js?v=3'), 'https://cdn.example.net/api/collect')

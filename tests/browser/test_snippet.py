@@ -552,7 +552,7 @@ def test_a_tagged_form_with_a_control_named_id_is_recorded(
     page.goto("about:blank")
 
     columns = ("type", "name", "element_tag", "element_text", "element_id", "element_selector")
-    events = wait_for_events(fixture_pages, 2, columns + ("outbound",))
+    events = wait_for_events(fixture_pages, 2, (*columns, "outbound"))
     assert events[1:] == [
         {
             "type": "event",
@@ -653,5 +653,27 @@ def test_cookie_fallback_keeps_ids_whole_and_no_queue(
         {"type": "pageview", "name": "", "user_id": ""},
         {"type": "event", "name": "identify", "user_id": "acct;42=a b"},
         {"type": "pageview", "name": "", "user_id": "acct;42=a b"},
+    ]
+    assert page.console_errors == []
+
+
+def test_a_long_landing_url_is_stored_cut_with_its_campaign(
+    fixture_pages: FixturePages, page: Any
+) -> None:
+    """A landing URL over 2,048 characters whose utm parameters and click id come after the
+    cut: its events are stored (not dropped), the URL cut, the campaign attributed."""
+    query = "f=" + "x" * 3000 + "&utm_source=ads&utm_campaign=long&gclid=G-9"
+    landing = fixture_pages.url("thanks.html", query)
+    page.goto(landing)
+    page.wait_for_function("typeof window.funnel === 'function'")
+    page.evaluate("funnel('event', 'purchase', {sku: 'A1'}, {value: 20})")
+    page.goto("about:blank")
+
+    columns = ("type", "name", "url", "utm_source", "utm_campaign", "click_id", "value")
+    events = wait_for_events(fixture_pages, 2, columns)
+    campaign = {"url": landing[:2048], "utm_source": "ads", "utm_campaign": "long"}
+    assert events == [
+        {"type": "pageview", "name": "", **campaign, "click_id": "G-9", "value": 0.0},
+        {"type": "event", "name": "purchase", **campaign, "click_id": "G-9", "value": 20.0},
     ]
     assert page.console_errors == []

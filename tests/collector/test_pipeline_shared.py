@@ -23,6 +23,8 @@ URLS = [
     "https://shop.test/?gclid=abc&mtm_campaign=spring",
     "https://shop.test/cart",
     "http://shop.test/\ud800",  # an unpaired surrogate: dropped as invalid_encoding
+    # Over 2,048 characters: stored cut, its campaign read past the cut (and not cached).
+    "https://shop.test/long?x=" + "a" * 3000 + "&utm_source=late&gclid=g",
     "",
 ]
 REFERRERS = [

@@ -32,7 +32,12 @@ EVENT: dict[str, Any] = {
             "server time (collect only) and the event is flagged clock_skewed.",
             "oneOf": [{"type": "number"}, {"type": "string"}],
         },
-        "url": {"type": "string", "maxLength": L.MAX_URL_CHARS},
+        "url": {
+            "type": "string",
+            "description": f"An http(s) URL. A longer one than {L.MAX_URL_CHARS} characters is "
+            f"stored cut to that length; its campaign parameters and click id are read from "
+            f"its first {L.MAX_URL_READ_CHARS} characters.",
+        },
         "referrer": {"type": "string"},
         "title": {"type": "string"},
         "visitor": {"type": "string"},

@@ -36,7 +36,6 @@ DROP_REASONS: dict[str, str] = {
     "invalid_field": "a field has the wrong type or an unusable value",
     "invalid_id": "id is not a UUID",
     "invalid_ts": "ts is neither epoch milliseconds nor ISO-8601, or out of range",
-    "url_too_long": "url is longer than 2,048 characters",
     "invalid_url": "url is not an http(s) URL",
     "too_many_props": "props has more than 50 entries",
     "invalid_props": "props is not a flat map of string/number/bool with capped lengths",

@@ -5,7 +5,8 @@ from __future__ import annotations
 MAX_BODY_BYTES = 1 << 20  # on the wire and after decompression
 MAX_IMPORT_BODY_BYTES = 64 << 20
 MAX_BATCH_EVENTS = 100
-MAX_URL_CHARS = 2048
+MAX_URL_CHARS = 2048  # a longer url is stored cut to this
+MAX_URL_READ_CHARS = 16_384  # how far a long url is read for campaign parameters
 MAX_PROPS = 50
 MAX_PROP_KEY_CHARS = 128
 MAX_PROP_VALUE_CHARS = 1024

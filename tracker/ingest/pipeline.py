@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from tracker.ingest import limits as L
 from tracker.ingest import urls
 from tracker.ingest.errors import Drop
 from tracker.ingest.geo import Geo, GeoLookup
@@ -163,7 +164,10 @@ class Pipeline:
         return event
 
     def enrich_url(self, event: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        host, path, query, utm, cid, ctype = urls.url_facts(event["url"])
+        url = event["url"]
+        host, path, query, utm, cid, ctype = urls.url_facts(url)
+        if len(url) > L.MAX_URL_CHARS:
+            event["url"] = url[: L.MAX_URL_CHARS]  # read whole above, stored cut
         event["host"], event["path"], event["query"] = host, path, query
         event.update(utm)
         event["click_id"], event["click_id_type"] = cid, ctype
@@ -272,7 +276,8 @@ class Pipeline:
                 found = drop
             if len(self._pages) >= _PAGE_CACHE:
                 self._pages.clear()  # sites have few distinct pages; a flood just starts over
-            self._pages[key] = found
+            if len(url) <= L.MAX_URL_CHARS:  # a longer one is rare, and costly to keep
+                self._pages[key] = found
         if isinstance(found, Drop):
             raise found
         return found

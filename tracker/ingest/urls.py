@@ -6,6 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
+from tracker.ingest.limits import MAX_URL_CHARS
+
 _CAP = 200  # campaign values land in LowCardinality columns
 
 # Column -> accepted query parameters, most specific first.
@@ -88,10 +90,22 @@ def click_id(params: dict[str, str]) -> tuple[str, str]:
     return "", ""
 
 
-@lru_cache(maxsize=8192)
-def url_facts(url: str) -> tuple[str, str, str, tuple[tuple[str, str], ...], str, str]:
-    """(host, path, query, campaign items, click id, click id type), cached: sites have few
-    distinct URLs compared with their number of hits."""
+UrlFacts = tuple[str, str, str, tuple[tuple[str, str], ...], str, str]
+
+
+def url_facts(url: str) -> UrlFacts:
+    """(host, path, query, campaign items, click id, click id type). Path and query are cut
+    to MAX_URL_CHARS like the stored url; the parameters come from the whole of `url`.
+    Cached up to that length: sites have few distinct URLs compared with their number of
+    hits, and longer ones (rare) would only fill the cache."""
+    return _url_facts(url) if len(url) <= MAX_URL_CHARS else _facts(url)
+
+
+def _facts(url: str) -> UrlFacts:
     host, path, query, params = split_url(url)
     cid, ctype = click_id(params)
-    return host, path, query, tuple(campaign(params).items()), cid, ctype
+    campaign_items = tuple(campaign(params).items())
+    return host, path[:MAX_URL_CHARS], query[:MAX_URL_CHARS], campaign_items, cid, ctype
+
+
+_url_facts = lru_cache(maxsize=8192)(_facts)

@@ -162,8 +162,9 @@ def validate_event(raw: Any, now_ms: int, keep_ts: bool = False) -> dict[str, An
         url = ""
     elif not isinstance(url, str):
         raise Drop("invalid_field", "url must be a string")
-    if len(url) > L.MAX_URL_CHARS:
-        raise Drop("url_too_long", f"url may hold at most {L.MAX_URL_CHARS} characters")
+    # A long URL is not refused: enrichment reads its campaign parameters and click id from
+    # this much of it, and the stored url is cut to MAX_URL_CHARS (see enrich_url).
+    url = url[: L.MAX_URL_READ_CHARS]
     if url and not url.lower().startswith(("http://", "https://")):
         raise Drop("invalid_url", "url must start with http:// or https://")
 
