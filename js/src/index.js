@@ -18,6 +18,12 @@ var safe =
     } catch (e) {}
   }
 
+// JSON that the page's own toJSON methods cannot change (Prototype.js gives arrays one that
+// returns a string, so {events: [...]} became {events: "..."}): arrays are joined here. Every
+// string is made well-formed, since the collector refuses a lone surrogate (in a title, say).
+var json = (v) => JSON.stringify(v, (k, x) => x?.toWellFormed?.() ?? x)
+var list = (a) => '[' + a.map(json).join() + ']'
+
 safe(() => {
   // t.js included twice: the first copy tracks; a later one only hands it the calls queued
   // since (a stub defined again) and stops, so nothing is counted twice.
@@ -36,6 +42,7 @@ safe(() => {
   var host = loc.hostname
   var domains = data.domains
   var off =
+    !data.site ||
     // Do Not Track and Global Privacy Control, unless data-respect-dnt="false".
     (on('respectDnt') && (n.doNotTrack == 1 || n.globalPrivacyControl)) ||
     // Local development (localhost, 127.x, IPv6 literals such as [::1]), file: pages (no
@@ -65,11 +72,11 @@ safe(() => {
     timer = 0
     view()
     if (q[0]) {
-      cookieless || kv('queue', n.onLine ? '[]' : JSON.stringify(q.slice(-100)), 1)
+      cookieless || kv('queue', n.onLine ? '[]' : list(q.slice(-100)), 1)
       // At most 10 events a request: a queue that grew while offline would exceed both the
       // collector's 100 events and the 64 KB keepalive limit in one body.
       while (n.onLine && q[0]) {
-        body = JSON.stringify({ site: data.site, events: q.splice(0, 10) })
+        body = '{"site":' + json(data.site) + ',"events":' + list(q.splice(0, 10)) + '}'
         // One init object serves both: fetch ignores activateAfter, fetchLater implies keepalive.
         var init = { method: 'POST', body, keepalive: true, activateAfter: 0 }
         try {

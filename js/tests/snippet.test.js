@@ -467,8 +467,25 @@ test('nothing throws into the page: bad calls, broken storage, failing transport
   await new Promise((resolve) => setTimeout(resolve, 10)) // the rejection is handled
 })
 
-test('a page without the embed attributes does nothing and does not throw', () => {
-  var p = page(LANDING, {}, {}).start().tick(1000)
-  assert.equal(p.requests.length, 1) // the collector rejects a batch without a site key
-  assert.equal(p.requests[0].body.site, undefined)
+test('a page without the embed attributes sends nothing and does not throw', () => {
+  var p = page(LANDING, {}, {}).start().funnel('event', 'x').tick(1000).hide()
+  assert.equal(p.requests.length, 0) // the collector would refuse a batch without a site key
+})
+
+test("the page's toJSON patches do not change the body; strings are made well-formed", () => {
+  var storage = makeStorage()
+  var own = Array.prototype.toJSON
+  // Prototype.js 1.6: arrays serialise to a string of their own making.
+  Array.prototype.toJSON = function () {
+    return '[' + this.join(', ') + ']'
+  }
+  try {
+    var p = page(LANDING, { site: 's' }, { storage, title: 'Half \ud83d pair' }).start().tick(1000)
+    p.navigator.onLine = false
+    p.funnel('event', 'offline').hide()
+  } finally {
+    Array.prototype.toJSON = own
+  }
+  assert.deepEqual(p.requests[0].body.events.map((e) => [e.type, e.title]), [['pageview', 'Half \ufffd pair']])
+  assert.deepEqual(JSON.parse(storage.funnel_queue).map((e) => e.name), ['offline'])
 })

@@ -677,3 +677,30 @@ def test_a_long_landing_url_is_stored_cut_with_its_campaign(
         {"type": "event", "name": "purchase", **campaign, "click_id": "G-9", "value": 20.0},
     ]
     assert page.console_errors == []
+
+
+# What Prototype.js 1.6 does to every array: JSON.stringify([1]) is then the string "[1]".
+PROTOTYPE_JS_TO_JSON = (
+    "Array.prototype.toJSON = function () {"
+    " return '[' + this.map(function (v) { return JSON.stringify(v) }).join(', ') + ']' }"
+)
+
+
+def test_a_page_patching_array_tojson_is_still_tracked(
+    fixture_pages: FixturePages, page: Any
+) -> None:
+    """Array.prototype.toJSON (Prototype.js) made the body's events a string: a 400 for every
+    batch. And a title holding half a surrogate pair is sent well-formed, not refused."""
+    page.add_init_script(PROTOTYPE_JS_TO_JSON)
+    thanks = fixture_pages.url("thanks.html")
+    page.goto(thanks)
+    page.wait_for_function("typeof window.funnel === 'function'")
+    page.evaluate("document.title = 'Half \\ud83d pair'; funnel('event', 'titled')")
+    page.goto("about:blank")
+
+    events = wait_for_events(fixture_pages, 2, ("type", "name", "title"))
+    assert events == [
+        {"type": "pageview", "name": "", "title": "Thanks"},
+        {"type": "event", "name": "titled", "title": "Half \ufffd pair"},
+    ]
+    assert page.console_errors == []
