@@ -173,17 +173,17 @@ safe(() => {
   setInterval(view, 300)
 
   // An element tagged data-funnel-event="name" sends that event; links, buttons and submit
-  // inputs send a click unless data-auto-clicks="false".
-  d.addEventListener(
-    'click',
-    safe((ev) => {
-      var t = ev.target
-      var el = t.closest('[data-funnel-event]') || (on('autoClicks') && t.closest('a,button,[role=button],[type=submit]'))
-      var name = el?.getAttribute('data-funnel-event') || void 0
-      el && track(name ? 'event' : 'click', { name, ...describe(el, loc.host) })
-    }),
-    true
-  )
+  // inputs send a click unless data-auto-clicks="false". They are looked for along the
+  // event's composed path, which reaches into open shadow roots (ev.target is the shadow
+  // host there). A middle click, which opens a link in a new tab, fires auxclick instead of
+  // click: it counts on links.
+  var click = safe((ev, aux, path = ev.composedPath(), find = (s) => path.find((el) => el.matches?.(s))) => {
+    var el = find('[data-funnel-event]') || (on('autoClicks') && find('a,button,[role=button],[type=submit]'))
+    var name = el?.getAttribute('data-funnel-event') || void 0
+    el && (!aux || (ev.button == 1 && find('a[href]'))) && track(name ? 'event' : 'click', { name, ...describe(el, loc.host) })
+  })
+  d.addEventListener('click', click, true)
+  d.addEventListener('auxclick', (ev) => click(ev, 1), true)
   // visibilitychange bubbles from the document to the window.
   w.addEventListener('visibilitychange', flush)
   w.addEventListener('pagehide', flush)

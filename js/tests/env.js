@@ -49,6 +49,7 @@ export var el = (tag, attrs = {}, text = '', parent = null, own = {}) => {
         k.startsWith('data-') && (out[k.slice(5).replace(/-(\w)/g, (_, c) => c.toUpperCase())] = String(v))
       return out
     },
+    matches: (selector) => matches(node, selector),
     closest(selector) {
       for (var n = node; n; n = n.parentElement) if (matches(n, selector)) return n
       return null
@@ -211,8 +212,21 @@ export var page = (href, data = {}, options = {}) => {
       for (var l of listeners) if (l.target == target && l.type == type) l.fn(event)
       return api
     },
-    click(element) {
-      return api.fire('document', 'click', { target: element })
+    // A click as the document's listener sees it: the composed path runs from the element up
+    // through shadow roots ({host}) to the document and window; the target is retargeted to
+    // the outermost shadow host. auxclick(element, button) is a middle (1) or right (2) click.
+    click(element, type = 'click', button = 0) {
+      var path = []
+      var target = element
+      for (var n = element; n; n = n.localName ? n.parentElement : n.host) {
+        path.push(n)
+        if (!n.localName) target = n.host
+      }
+      path.push(document, window)
+      return api.fire('document', type, { target, button, composedPath: () => path })
+    },
+    auxclick(element, button = 1) {
+      return api.click(element, 'auxclick', button)
     },
     hide() {
       document.hidden = true

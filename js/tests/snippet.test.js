@@ -231,6 +231,42 @@ test('a tagged form with a control named id sends its event, described by its at
   )
 })
 
+test('clicks inside an open shadow root count: the composed path, not the retargeted target', () => {
+  var body = el('body')
+  var host = el('buy-box', {}, '', body)
+  var root = { host } // the shadow root: not an element
+  var button = el('button', { id: 'buy', class: 'cta' }, 'Buy now', root)
+  var tagged = el('div', { 'data-funnel-event': 'shadow_tagged' }, 'Tagged', root)
+  var p = page('https://shop.example.com/', { site: 's' }).start()
+  p.click(el('span', {}, 'Buy now', button)).click(tagged).tick(1000)
+  assert.deepEqual(
+    p.events.slice(1).map((e) => [e.type, e.name, e.element.tag, e.element.text, e.element.selector]),
+    [
+      ['click', undefined, 'button', 'Buy now', '#buy'],
+      ['event', 'shadow_tagged', 'div', 'Tagged', 'div'],
+    ]
+  )
+})
+
+test('a middle click on a link counts (it fires auxclick, not click); other aux clicks do not', () => {
+  var body = el('body')
+  var link = el('a', { href: 'https://partner.example.org/x' }, 'Partner', body)
+  var tagged = el('div', { 'data-funnel-event': 'card' }, '', body)
+  var p = page('https://shop.example.com/', { site: 's' }).start()
+  p.auxclick(el('b', {}, 'Partner', link)) // middle
+  p.auxclick(link, 2) // right click: a context menu, not a visit
+  p.auxclick(el('button', {}, 'Buy', body)) // a middle click on a button does nothing
+  p.auxclick(el('a', { href: '/in-card' }, 'More', tagged)) // a link in a tagged card: its event
+  p.tick(1000)
+  assert.deepEqual(
+    p.events.slice(1).map((e) => [e.type, e.name, e.element.tag, e.outbound]),
+    [
+      ['click', undefined, 'a', true],
+      ['event', 'card', 'div', false],
+    ]
+  )
+})
+
 test('data-auto-clicks="false" keeps tagged elements only', () => {
   var p = page('https://shop.example.com/', { site: 's', autoClicks: 'false' }).start()
   p.click(el('a', { href: '/x' }, 'x')).click(el('button', { 'data-funnel-event': 'cta' }, 'Go')).tick(1000)

@@ -704,3 +704,38 @@ def test_a_page_patching_array_tojson_is_still_tracked(
         {"type": "event", "name": "titled", "title": "Half \ufffd pair"},
     ]
     assert page.console_errors == []
+
+
+def test_shadow_dom_and_middle_clicks_are_recorded(fixture_pages: FixturePages, page: Any) -> None:
+    """A button inside an open shadow root (the document sees only its host as the target),
+    and a middle click on a link (auxclick, no click event); a middle click on a button,
+    which opens nothing, is not a click."""
+    controls = fixture_pages.url("controls.html")
+    page.goto(controls)
+    page.wait_for_function("typeof window.funnel === 'function'")
+    page.click("buy-box #inner")
+    with page.context.expect_page() as opened:
+        page.click("#middle", button="middle")
+    opened.value.close()
+    page.click("#plain-button", button="middle")
+    page.goto("about:blank")
+
+    columns = ("type", "element_tag", "element_text", "element_href", "element_selector")
+    events = wait_for_events(fixture_pages, 3, columns)
+    assert events[1:] == [
+        {
+            "type": "click",
+            "element_tag": "button",
+            "element_text": "Buy now",
+            "element_href": "",
+            "element_selector": "#inner",
+        },
+        {
+            "type": "click",
+            "element_tag": "a",
+            "element_text": "Open in a tab",
+            "element_href": fixture_pages.url("favicon.svg"),
+            "element_selector": "#middle",
+        },
+    ]
+    assert page.console_errors == []
