@@ -45,9 +45,11 @@ safe(() => {
     !data.site ||
     // Do Not Track and Global Privacy Control, unless data-respect-dnt="false".
     (on('respectDnt') && (n.doNotTrack == 1 || n.globalPrivacyControl)) ||
-    // Local development (localhost, 127.x, IPv6 literals such as [::1]), file: pages (no
-    // host) and automated browsers, unless data-allow-local.
-    (data.allowLocal == null && (n.webdriver || /^(localhost|127\.|\[|$)/.test(host))) ||
+    // file: pages: no host, and the collector only stores http(s) pages.
+    !host ||
+    // Local development (localhost and *.localhost, 127.x, IPv6 literals such as [::1]) and
+    // automated browsers, unless data-allow-local.
+    (data.allowLocal == null && (n.webdriver || /^(127\.|\[)|(^|\.)localhost$/.test(host))) ||
     // data-domains="shop.example.com, example.org": only those hosts and their subdomains.
     (domains && !domains.split(/[\s,]+/).some((h) => ('.' + host).endsWith('.' + h)))
   // data-api: the collector's origin ("https://stats.example.com"; a full URL ending in

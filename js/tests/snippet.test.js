@@ -449,18 +449,25 @@ test('Do Not Track and Global Privacy Control send nothing unless data-respect-d
   }
 })
 
-test('localhost, file: and automated browsers send nothing unless data-allow-local', () => {
+test('localhost and automated browsers send nothing unless data-allow-local', () => {
   var cases = [
     ['http://localhost:3000/', {}],
+    ['http://app.localhost/', {}],
     ['http://127.0.0.1:8000/', {}],
     ['http://[::1]/', {}],
-    ['file:///home/me/page.html', {}],
     ['https://shop.example.com/', { webdriver: true }],
   ]
   for (var [href, nav] of cases) {
     assert.equal(page(href, { site: 's' }, { nav }).start().tick(1000).requests.length, 0, href)
     assert.equal(page(href, { site: 's', allowLocal: '' }, { nav }).start().tick(1000).requests.length, 1, href)
   }
+})
+
+test('hosts that only start like a local one are tracked; file: pages never are', () => {
+  for (var href of ['https://localhosting.test/', 'https://localhost.example.com/', 'https://127x.example/'])
+    assert.equal(page(href, { site: 's' }).start().tick(1000).requests.length, 1, href)
+  // No host, and the collector refuses non-http(s) URLs: not even with data-allow-local.
+  assert.equal(page('file:///home/me/page.html', { site: 's', allowLocal: '' }).start().tick(1000).requests.length, 0)
 })
 
 test('data-domains: only those hosts and their subdomains', () => {
