@@ -152,9 +152,12 @@ safe(() => {
       }
     },
     reset: forget,
+    // Opting out also forgets who this was: the ids and the events waiting to be sent.
     optout: () => {
       kv('optout', 1)
+      forget()
       q.length = 0
+      cookieless || kv('queue', '[]', 1)
     },
     optin: () => kv('optout', 0),
   }

@@ -490,6 +490,25 @@ test('opt-out drops queued events and persists; opt-in resumes', () => {
   assert.deepEqual(next.events.map((e) => e.name), ['back'])
 })
 
+test('opt-out forgets the stored user, visitor, session and queue', () => {
+  var storage = makeStorage()
+  var p = page(LANDING, { site: 's' }, { storage }).start()
+  p.funnel('identify', 'u-1').tick(1000)
+  p.navigator.onLine = false
+  p.funnel('event', 'offline').hide()
+  assert.equal(JSON.parse(storage.funnel_queue).length, 1)
+  p.funnel('optout')
+  assert.deepEqual(
+    ['user', 'visitor', 'session', 'queue'].map((k) => storage['funnel_' + k]),
+    ['', '', '', '[]']
+  )
+  p.navigator.onLine = true
+  p.funnel('optin').funnel('event', 'back').tick(1000)
+  var back = p.events.at(-1)
+  assert.deepEqual([back.name, back.user], ['back', undefined])
+  assert.notEqual(back.visitor, p.events[0].visitor)
+})
+
 test('nothing throws into the page: bad calls, broken storage, failing transports', async () => {
   var tries = []
   var p = page(LANDING, SITE, {

@@ -304,7 +304,12 @@ def test_opt_out_sends_nothing_until_opt_in(fixture_pages: FixturePages, page: A
     page.goto(fixture_pages.url("landing.html"))
     page.wait_for_function("typeof window.funnel === 'function' && !window.funnel.q")
     # The pageview and the replayed stub call are still queued (the batch waits 1 s).
-    page.evaluate("funnel('optout')")
+    page.evaluate("funnel('identify', 'u-out'); funnel('optout')")
+    # Opting out also forgets the stored ids.
+    kept = page.evaluate(
+        "['user', 'visitor', 'session'].map(k => localStorage['funnel_' + k] || '')"
+    )
+    assert kept == ["", "", ""]
     page.click("#cta")
     page.goto(fixture_pages.url("thanks.html"))
     page.click("#home")
