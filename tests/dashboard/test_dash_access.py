@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tracker import accounts
 from tracker.configdb import db
-from tracker.funnels import list_funnels
+from tracker.funnels import funnel_to_dict, list_funnels
 from tracker.models import ApiToken, Site, User
 
 
@@ -63,6 +63,52 @@ def test_another_users_site_is_not_found(
     page = logged_in.get("/sites").data
     assert b"Marketer site" in page
     assert b"Not yours" not in page
+
+
+def test_another_sites_funnel_id_is_not_found_under_ones_own_site(
+    logged_in: FlaskClient, my_site: Site, other_site: Site
+) -> None:
+    """A funnel is the site's: the other site's funnel id under one's own site key is a 404
+    on every page that takes a funnel id, and that funnel is as it was (kills the mutation
+    that finds a funnel by its id alone in `get_funnel`)."""
+    own = list_funnels(db.session, my_site)[0].id
+    theirs = list_funnels(db.session, other_site)[0]
+    before = funnel_to_dict(theirs)
+    base = f"/sites/{my_site.key}"
+    drill = "&stage=trace&status=dropped"
+    gets = [
+        "/report?funnel={fid}",
+        "/report/trends?funnel={fid}",
+        "/report/pipeline?funnel={fid}",
+        "/report.csv?funnel={fid}",
+        "/trends.csv?funnel={fid}",
+        "/persons?funnel={fid}" + drill,
+        "/exits?funnel={fid}" + drill,
+        "/persons.csv?funnel={fid}" + drill,
+        "/persons/someone?funnel={fid}",
+        "/funnels/{fid}",
+        "/funnels/{fid}/edit",
+        "/funnels/{fid}/summary",
+    ]
+    for path in gets:
+        assert logged_in.get(base + path.format(fid=own)).status_code in (200, 302), path
+        response = logged_in.get(base + path.format(fid=theirs.id))
+        assert response.status_code == 404, path
+        assert b"Not yours" not in response.data, path
+    save = {"action": "save", "name": "Taken over", "mode": "ordered", "window": "7d",
+            "stages-0-key": "x", "stages-0-name": "X", "stages-0-rules-0-type": "pageview"}  # fmt: skip
+    for path, data in (
+        ("/funnels/{fid}/edit", save),
+        ("/funnels/{fid}/edit", {"action": "add_stage"}),
+        ("/funnels/{fid}/duplicate", {}),
+        ("/funnels/{fid}/delete", {}),
+    ):
+        response = logged_in.post(base + path.format(fid=theirs.id), data=data)
+        assert response.status_code == 404, path
+    db.session.expire_all()
+    assert [f.id for f in list_funnels(db.session, other_site)] == [theirs.id]
+    assert funnel_to_dict(list_funnels(db.session, other_site)[0]) == before
+    assert [f.id for f in list_funnels(db.session, my_site)] == [own]  # no copy made here
 
 
 def test_own_site_pages_open(logged_in: FlaskClient, my_site: Site) -> None:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
 
+from tests.stages.conftest import load
+from tracker import accounts
 from tracker.app import digits_up_to
-from tracker.models import Site
+from tracker.clickhouse import Store
+from tracker.configdb import db
+from tracker.funnels import funnel_to_dict, list_funnels
+from tracker.models import Funnel, Site, User
 
 VALID = {
     "name": "Newsletter",
@@ -168,6 +175,67 @@ def test_auth_and_site_access(client: FlaskClient, site: Site, auth: dict) -> No
     assert client.get(f"/api/v1/sites/{site.key}/funnels").status_code == 401
     assert client.get("/api/v1/sites/nosuchsite/funnels", headers=auth).status_code == 404
     assert client.get(f"/api/v1/sites/{site.key}/funnels/99999", headers=auth).status_code == 404
+
+
+def test_another_sites_funnel_id_is_not_found_under_ones_own_site(
+    client: FlaskClient, store: Store, site: Site, admin: User
+) -> None:
+    """A funnel is addressed by (site, id): user A, a member of site A only, naming site B's
+    funnel id under site A's key gets a 404 on every funnel resource, and B's funnel is as it
+    was. (Kills the mutation that finds a funnel by its id alone in `get_funnel`.)"""
+    site_b = site  # the admin's; user A is no member of it
+    user_a = accounts.create_user(db.session, "a@test.example", "member-pass-123")
+    site_a = accounts.create_site(db.session, "Site A", owner=user_a, key=f"a{site_b.key}")
+    _, plain = accounts.create_token(db.session, user_a, "script")
+    db.session.commit()
+    auth_a = {"Authorization": f"Bearer {plain}"}
+    theirs = list_funnels(db.session, site_b)[0]
+    before = funnel_to_dict(theirs)
+    own_id = list_funnels(db.session, site_a)[0].id
+    assert own_id != theirs.id
+    # An event of a person of site A, so the journey would answer if the funnel were found.
+    now = datetime.now(UTC) - timedelta(hours=1)
+    load(store, [{"site_id": site_a.key, "visitor_id": "pa", "type": "pageview", "ts": now,
+                  "event_id": uuid.uuid4(), "path": "/"}])  # fmt: skip
+    base = f"/api/v1/sites/{site_a.key}"
+    stage = "?stage={stage}"  # A's funnel becomes VALID (PUT), B's is the template
+    for method, path in [
+        ("put", "/funnels/{fid}"),
+        ("get", "/funnels/{fid}"),
+        ("delete", "/funnels/{fid}"),
+        ("post", "/funnels/{fid}/duplicate"),
+        ("get", "/funnels/{fid}/report"),
+        ("get", "/funnels/{fid}/report.csv"),
+        ("get", "/funnels/{fid}/trends"),
+        ("get", "/funnels/{fid}/trends.csv"),
+        ("get", "/funnels/{fid}/pipeline"),
+        ("get", "/funnels/{fid}/exits" + stage),
+        ("get", "/funnels/{fid}/persons" + stage),
+        ("get", "/funnels/{fid}/persons.csv" + stage),
+        ("get", "/funnels/{fid}/preview"),
+        ("get", "/persons/pa/journey?funnel={fid}"),
+    ]:
+        # The same request on A's own funnel answers: only the site of the id differs.
+        own = getattr(client, method)(
+            base + path.format(fid=own_id, stage="visit"),
+            headers=auth_a,
+            json=VALID if method == "put" else None,
+        )
+        assert own.status_code < 300, (method, path, own.status_code)
+        if method == "delete":  # keep one funnel of A's for the next requests
+            own_id = client.post(f"{base}/funnels", json=VALID, headers=auth_a).get_json()["id"]
+        res = getattr(client, method)(
+            base + path.format(fid=theirs.id, stage="trace"),
+            headers=auth_a,
+            json=dict(VALID, name="Taken over") if method == "put" else None,
+        )
+        assert res.status_code == 404, (method, path, res.status_code)
+        assert res.get_json()["error"] == "not_found", (method, path)
+    db.session.expire_all()
+    kept = db.session.get(Funnel, theirs.id)
+    assert kept is not None and kept.site_id == site_b.id
+    assert funnel_to_dict(kept) == before
+    assert [f.id for f in list_funnels(db.session, site_b)] == [theirs.id]  # no copy made
 
 
 @pytest.mark.parametrize("funnel_id", ["0", "007", "2147483648", "99999999999999999999999"])
