@@ -238,6 +238,42 @@ def test_another_sites_funnel_id_is_not_found_under_ones_own_site(
     assert [f.id for f in list_funnels(db.session, site_b)] == [theirs.id]  # no copy made
 
 
+def test_a_deactivated_users_token_is_refused(client: FlaskClient, site: Site) -> None:
+    """Deactivating a user ends their API tokens too; activating them again restores them
+    (kills the mutation that drops `not token.user.active` in `user_for_token`)."""
+    user = accounts.create_user(db.session, "leaver@test.example", "member-pass-123")
+    accounts.add_member(db.session, user, site)
+    _, plain = accounts.create_token(db.session, user, "script")
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {plain}"}
+    url = f"/api/v1/sites/{site.key}/funnels"
+    assert client.get(url, headers=headers).status_code == 200
+    user.active = False
+    db.session.commit()
+    for res in (client.get(url, headers=headers), client.get("/api/v1/sites", headers=headers)):
+        assert res.status_code == 401
+        assert res.get_json()["error"] == "unauthorized"
+    assert client.post(url, json=VALID, headers=headers).status_code == 401
+    assert [f.name for f in list_funnels(db.session, site)] == ["Trace to sale"]
+    user.active = True
+    db.session.commit()
+    assert client.get(url, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("scheme", ["Token", "Basic", "Bearer:", "Bearerx", ""])
+def test_only_the_bearer_scheme_carries_a_token(
+    client: FlaskClient, site: Site, token: str, scheme: str
+) -> None:
+    """A valid token under any scheme but Bearer is a 401 (kills the mutation that drops
+    the scheme check in `require_token`); the scheme's case does not matter."""
+    url = f"/api/v1/sites/{site.key}/funnels"
+    res = client.get(url, headers={"Authorization": f"{scheme} {token}"})
+    assert res.status_code == 401
+    assert res.get_json()["error"] == "unauthorized"
+    for good in ("Bearer", "bearer", "BEARER"):
+        assert client.get(url, headers={"Authorization": f"{good} {token}"}).status_code == 200
+
+
 @pytest.mark.parametrize("funnel_id", ["0", "007", "2147483648", "99999999999999999999999"])
 @pytest.mark.parametrize(
     ("method", "suffix"),
