@@ -301,14 +301,16 @@ def test_row_id_pattern_matches_exactly_one_to_the_limit(limit: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "path"),
+    ("method", "path", "status", "error"),
     [
-        ("get", "/api/v1/nothing-here"),
-        ("get", "/api/v1/sites/x/funnels/abc"),
-        ("patch", "/api/v1/sites/x/funnels"),
+        ("get", "/api/v1/nothing-here", 404, "not_found"),
+        ("get", "/api/v1/sites/x/funnels/abc", 404, "not_found"),
+        ("patch", "/api/v1/sites/x/funnels", 405, "method_not_allowed"),
     ],
 )
-def test_unrouted_api_urls_answer_json(client: FlaskClient, method: str, path: str) -> None:
+def test_unrouted_api_urls_answer_json(
+    client: FlaskClient, method: str, path: str, status: int, error: str
+) -> None:
     res = getattr(client, method)(path)
-    assert res.status_code in (404, 405)
-    assert res.is_json and res.get_json()["error"] in ("not_found", "method_not_allowed")
+    assert res.status_code == status
+    assert res.is_json and res.get_json()["error"] == error
