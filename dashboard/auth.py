@@ -3,9 +3,14 @@ safe `next` redirect."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
+from itsdangerous import BadData, URLSafeTimedSerializer
+from werkzeug.wrappers import Response
 
 from dashboard.access import SessionUser
 from dashboard.blueprint import bp
@@ -37,6 +42,54 @@ def _client_address() -> str:
     return client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
 
 
+# A browser that logged in as an email before carries this signed cookie, and the email's
+# failed-login limit does not hold it up: someone guessing that email's password elsewhere
+# cannot lock its owner out (their address keeps its own limit). After OWASP's device cookies.
+DEVICE_COOKIE = "funnel_device"
+DEVICE_COOKIE_DAYS = 180
+
+
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="login-device")
+
+
+def _email_digest(email: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, email.lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _known_device(email: str) -> bool:
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw or not email:
+        return False
+    try:
+        known = _device_serializer().loads(raw, max_age=DEVICE_COOKIE_DAYS * 86400)
+    except BadData:
+        return False
+    return isinstance(known, list) and _email_digest(email) in known
+
+
+def _remember_device(response: Response, email: str) -> None:
+    known: list[str] = []
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if raw:
+        try:
+            loaded = _device_serializer().loads(raw, max_age=DEVICE_COOKIE_DAYS * 86400)
+            known = [item for item in loaded if isinstance(item, str)][-4:]
+        except (BadData, TypeError):
+            known = []
+    digest = _email_digest(email)
+    known = [item for item in known if item != digest] + [digest]
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _device_serializer().dumps(known),
+        max_age=DEVICE_COOKIE_DAYS * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     next_url = safe_next(request.values.get("next"), url_for("dashboard.index"))
@@ -45,8 +98,9 @@ def login() -> ResponseReturnValue:
 
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
-    keys = (f"ip:{_client_address()}", f"email:{email.lower()}")
-    wait, recorded = login_limiter().begin(*keys)
+    email_key = f"email:{email.lower()}"
+    exempt = (email_key,) if _known_device(email) else ()
+    wait, recorded = login_limiter().begin(f"ip:{_client_address()}", email_key, exempt=exempt)
     if wait:
         minutes = max(1, wait // 60)
         error = f"Too many failed logins. Try again in about {minutes} minute(s)."
@@ -57,11 +111,15 @@ def login() -> ResponseReturnValue:
         error = "Wrong email or password."
         return render_template("login.html", next_url=next_url, email=email, error=error), 401
 
-    login_limiter().succeeded(f"email:{email.lower()}", recorded)
+    # A login from the owner's known browser leaves others' failures on the email standing:
+    # clearing them would hand whoever is guessing a fresh set of attempts.
+    login_limiter().succeeded(None if exempt else email_key, recorded)
     renew_login(user)
     user.last_login_at = utcnow()
     db.session.commit()
-    return redirect(next_url)
+    done = redirect(next_url)
+    _remember_device(done, email)
+    return done
 
 
 @bp.route("/logout", methods=["GET", "POST"])

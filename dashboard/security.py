@@ -89,14 +89,16 @@ class LoginLimiter:
                 waits.append(int((oldest + self.window - now).total_seconds()) + 1)
         return max(waits, default=0)
 
-    def begin(self, *keys: str) -> tuple[int, list[int]]:
+    def begin(self, *keys: str, exempt: tuple[str, ...] = ()) -> tuple[int, list[int]]:
         """Count an attempt as failed before its password is checked, and say whether it may
-        go on: (seconds to wait, or 0; the ids recorded, for `succeeded`).
+        go on: (seconds to wait, or 0; the ids recorded, for `succeeded`). Keys in `exempt`
+        are counted but do not hold this attempt up (an email on a device it logged in from).
 
         Recording first closes the race where parallel guesses all pass the check during the
         100 ms each password check takes, before any of them is recorded.
         """
-        wait = self.retry_after(*keys)
+        checked = tuple(key for key in keys if key not in exempt)
+        wait = self.retry_after(*checked)
         if wait:
             return wait, []
         now = utcnow()
@@ -108,13 +110,13 @@ class LoginLimiter:
         session.commit()
         # Attempts that others recorded meanwhile count too; this one is within the limit
         # only if at most `max_failures` are recorded, itself included.
-        return self.retry_after(*keys, allowed=self.max_failures), [row.id for row in rows]
+        return self.retry_after(*checked, allowed=self.max_failures), [row.id for row in rows]
 
-    def succeeded(self, key: str, recorded: list[int]) -> None:
+    def succeeded(self, key: str | None, recorded: list[int]) -> None:
         """The password was right: forget this attempt and every failure of `key` (the email;
-        the address keeps its earlier failures)."""
-        digest = self._digest(key)
-        db.session.execute(
-            delete(LoginFailure).where((LoginFailure.key == digest) | LoginFailure.id.in_(recorded))
-        )
+        the address keeps its earlier failures). No key: only this attempt is forgotten."""
+        forget = LoginFailure.id.in_(recorded)
+        if key is not None:
+            forget = forget | (LoginFailure.key == self._digest(key))
+        db.session.execute(delete(LoginFailure).where(forget))
         db.session.commit()

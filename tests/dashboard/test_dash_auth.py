@@ -13,6 +13,7 @@ import pytest
 from dash_helpers import PASSWORD, csrf_token_from, login
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select, update
 
 from tracker import accounts, create_app
@@ -128,6 +129,39 @@ def test_login_limit_behind_a_proxy_takes_the_address_the_proxy_saw(
         headers={"X-Forwarded-For": "203.0.113.8"},
     )
     assert other.status_code == 302
+
+
+def test_guessing_an_email_elsewhere_does_not_lock_out_its_owners_browser(
+    app: Flask, marketer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The email's limit holds up browsers that never logged in as it, not the owner's."""
+    monkeypatch.setenv("FUNNEL_TRUSTED_PROXIES", "1")
+    proxied = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False})
+    owner, attacker, new_laptop = (proxied.test_client() for _ in range(3))
+
+    def attempt(client: FlaskClient, address: str, password: str) -> int:
+        response = client.post(
+            "/login",
+            data={"email": marketer.email, "password": password},
+            headers={"X-Forwarded-For": address},
+        )
+        return int(response.status_code)
+
+    assert attempt(owner, "203.0.113.8", PASSWORD) == 302
+    device = owner.get_cookie("funnel_device")
+    assert device is not None and device.http_only and marketer.email not in device.value
+    owner.post("/logout", headers={"X-Forwarded-For": "203.0.113.8"})
+    limit = app.config["DASHBOARD_LOGIN_MAX_FAILURES"]
+    guesses = [attempt(attacker, f"198.51.100.{i % 3}", "wrong-password") for i in range(limit)]
+    assert guesses == [401] * limit
+    assert attempt(attacker, "198.51.100.9", PASSWORD) == 429  # the email is locked for them
+    assert attempt(new_laptop, "192.0.2.4", PASSWORD) == 429  # and for any unknown browser
+    assert attempt(owner, "203.0.113.8", PASSWORD) == 302  # not for the owner's browser
+    # A device cookie signed with another key (another instance, a forgery) counts for nothing.
+    digest = device.value.split(".")[0]
+    forged = URLSafeTimedSerializer("another-key", salt="login-device").dumps([digest])
+    attacker.set_cookie("funnel_device", forged)
+    assert attempt(attacker, "198.51.100.10", PASSWORD) == 429
 
 
 def test_parallel_guesses_get_no_more_password_checks_than_the_limit(
