@@ -8,7 +8,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Response
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 
 from tracker.configdb import db
 from tracker.models import LoginFailure, utcnow
@@ -115,7 +115,7 @@ class LoginLimiter:
     def succeeded(self, key: str | None, recorded: list[int]) -> None:
         """The password was right: forget this attempt and every failure of `key` (the email;
         the address keeps its earlier failures). No key: only this attempt is forgotten."""
-        forget = [LoginFailure.id.in_(recorded)]
+        forget: list[ColumnElement[bool]] = [LoginFailure.id.in_(recorded)]
         if key is not None:
             forget.append(LoginFailure.key == self._digest(key))
         db.session.execute(delete(LoginFailure).where(or_(*forget)))
