@@ -59,37 +59,47 @@ safe(() => {
   var user = userId(kv('user'))
   var q = []
   var timer
+  var hold = 0
   var cur
   var ref = d.referrer
   // The URL a pageview counts under: the whole URL with its query (utm_*, mtm_*, pk_*, click
   // ids), without the fragment unless the site routes by hash (data-hash).
   var page = () => loc.href.replace(hash ? '' : /#.*/, '')
 
-  // Sends the queue as a text/plain JSON body (a CORS "simple" request, so no preflight):
-  // fetchLater where the browser has it (Chromium), whose response never reaches the page, so
-  // a failing collector cannot log errors into the host page's console; else sendBeacon, else
-  // fetch with keepalive. Offline, the newest 100 unsent events wait in localStorage (not with
-  // data-cookieless, nor in cookies) for a later page; their ids make a resent event count once.
-  var flush = safe((body) => {
+  // The unsent events, the newest 100 in the order they happened (in memory too, so nothing
+  // grows without limit), wait in localStorage for a later page: not with data-cookieless,
+  // nor in cookies (where localStorage is blocked they stay in memory, for this page).
+  var save = () => (q.sort((a, b) => a.ts - b.ts).splice(0, q.length - 100), cookieless || kv('queue', list(q), 1))
+  // One request of at most 10 events (the collector takes 100, a keepalive body 64 KB) as a
+  // text/plain JSON body, a CORS "simple" request without preflight: fetch with keepalive, so
+  // it outlives the page, and whose answer is seen; as the page goes away (pagehide), no
+  // answer can be, and sendBeacon sends it. A send that fails (network error, 5xx, 429, a
+  // beacon refused) puts its events back, kept like offline ones: sent again with their ids
+  // (a repeated id counts once) by the first flush a minute later, or by the next page.
+  var send = (events, ev, body = '{"site":' + json(data.site) + ',"events":' + list(events) + '}') => {
+    var fail = () => {
+      hold = Date.now() + 6e4
+      q.unshift(...events)
+      save()
+    }
+    ev?.type == 'pagehide'
+      ? n.sendBeacon(api, body) || fail()
+      : // keepalive requests share a 64 KB quota: a bigger body goes as an ordinary request.
+        fetch(api, { method: 'POST', body, keepalive: body.length < 2e4 }).then(
+          (r) => (r.status < 500 && r.status != 429) || fail(),
+          fail
+        )
+  }
+  var flush = safe((ev) => {
     timer = 0
     view()
     if (q[0]) {
-      cookieless || kv('queue', n.onLine ? '[]' : list(q.slice(-100)), 1)
-      // At most 10 events a request: a queue that grew while offline would exceed both the
-      // collector's 100 events and the 64 KB keepalive limit in one body.
-      while (n.onLine && q[0]) {
-        body = '{"site":' + json(data.site) + ',"events":' + list(q.splice(0, 10)) + '}'
-        // One init object serves both: fetch ignores activateAfter, fetchLater implies keepalive.
-        var init = { method: 'POST', body, keepalive: true, activateAfter: 0 }
-        try {
-          fetchLater(api, init)
-        } catch {
-          n.sendBeacon(api, body) || fetch(api, init).catch((e) => 0)
-        }
-      }
+      while (n.onLine && hold < Date.now() && q[0]) send(q.splice(0, 10), ev)
+      save()
     }
   })
   // Batches leave at 10 events, 1 s after the first queued one, and when the page hides.
+  // (Each flush saves, which keeps the newest 100 of what could not leave.)
   var push = (e) => {
     q.push(e)
     q[9] ? flush() : (timer = timer || setTimeout(flush, 1e3))
@@ -157,7 +167,7 @@ safe(() => {
       kv('optout', 1)
       forget()
       q.length = 0
-      cookieless || kv('queue', '[]', 1)
+      save()
     },
     optin: () => kv('optout', 0),
   }

@@ -89,7 +89,9 @@ export var makeStorage = (broken = false) => {
 
 // A page at `href` whose embed tag has the data- attributes in `data` (camelCase keys, like
 // script.dataset). Options: storage (shared between pages of one visitor), cookies (a Map,
-// likewise), nav (navigator fields), transport ('fetchLater' | 'beacon' | 'fetch'), now.
+// likewise), nav (navigator fields), now; respond(request) gives the collector's answer to a
+// fetch (a status, default 202, or 'error' for a network error), beacon: false makes
+// sendBeacon refuse (as over its quota).
 export var page = (href, data = {}, options = {}) => {
   var requests = []
   var listeners = []
@@ -140,16 +142,18 @@ export var page = (href, data = {}, options = {}) => {
     doNotTrack: null,
     ...options.nav,
   }
-  var transport = options.transport || 'fetchLater'
-  var record = (via) => (url, init) => {
+  var record = (via, url, init) => {
     var body = typeof init == 'string' ? init : init.body
-    requests.push({ via, url: String(url), init, body: JSON.parse(body) })
+    var request = { via, url: String(url), init, body: JSON.parse(body) }
+    requests.push(request)
+    return request
   }
-  var beacon = record('beacon')
-  navigator.sendBeacon = (url, body) => (transport == 'fetch' ? false : (beacon(url, body), true))
-  var fetchCalls = record('fetch')
-  var fetch = (url, init) => (fetchCalls(url, init), Promise.resolve({ status: 202 }))
-  var fetchLater = transport == 'fetchLater' ? record('fetchLater') : undefined
+  navigator.sendBeacon ||= (url, body) => options.beacon !== false && !!record('beacon', url, body)
+  var fetch = (url, init) => {
+    var request = record('fetch', url, init)
+    var status = options.respond?.(request) ?? 202
+    return status == 'error' ? Promise.reject(new TypeError('Failed to fetch')) : Promise.resolve({ status })
+  }
 
   var globals = {
     window,
@@ -167,7 +171,6 @@ export var page = (href, data = {}, options = {}) => {
     setInterval: (fn, ms) => (timers.push({ fn, at: clock.now + ms, every: ms }), timers.length),
     clearTimeout: () => {},
     fetch,
-    ...(fetchLater ? { fetchLater } : {}),
     ...options.globals,
   }
   var code = readFileSync(options.dist || DIST, 'utf8')
@@ -209,7 +212,7 @@ export var page = (href, data = {}, options = {}) => {
       return api
     },
     fire(target, type, event = {}) {
-      for (var l of listeners) if (l.target == target && l.type == type) l.fn(event)
+      for (var l of listeners) if (l.target == target && l.type == type) l.fn({ type, ...event })
       return api
     },
     // A click as the document's listener sees it: the composed path runs from the element up
@@ -236,6 +239,8 @@ export var page = (href, data = {}, options = {}) => {
       window.funnel(...args)
       return api
     },
+    // Lets the answers to the requests made so far reach the snippet.
+    settle: () => new Promise((resolve) => setImmediate(() => resolve(api))),
   }
   return api
 }

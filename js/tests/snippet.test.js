@@ -146,19 +146,71 @@ test('batches: 10 events leave at once, fewer after 1 s, the rest when the page 
   assert.equal(new Set(ids).size, ids.length)
 })
 
-test('transport: fetchLater, else sendBeacon, else fetch with keepalive; text/plain JSON', () => {
-  var via = (transport) => page(LANDING, { site: 's' }, { transport }).start().tick(1000).requests[0]
-  var later = via('fetchLater')
-  assert.equal(later.via, 'fetchLater')
-  assert.equal(later.init.activateAfter, 0)
-  assert.equal(typeof later.init.body, 'string')
-  assert.equal(via('beacon').via, 'beacon')
-  assert.equal(typeof via('beacon').init, 'string') // sendBeacon(url, string): text/plain
-  var fetched = via('fetch')
+test('transport: fetch with keepalive, a text/plain JSON body; sendBeacon at pagehide', () => {
+  var p = page(LANDING, { site: 's' }).start().tick(1000)
+  var [fetched] = p.requests
   assert.equal(fetched.via, 'fetch')
   assert.equal(fetched.init.method, 'POST')
   assert.equal(fetched.init.keepalive, true)
-  assert.equal(typeof fetched.init.body, 'string')
+  assert.equal(typeof fetched.init.body, 'string') // a string body: text/plain, no preflight
+  p.funnel('event', 'last').fire('window', 'pagehide')
+  var beacon = p.requests[1]
+  assert.equal(beacon.via, 'beacon')
+  assert.equal(typeof beacon.init, 'string')
+  assert.deepEqual(beacon.body.events.map((e) => e.name), ['last'])
+  // Keepalive bodies share a 64 KB quota: a big one goes as an ordinary request.
+  p.funnel('event', 'big', { text: 'x'.repeat(1000) })
+  for (var i = 0; i < 30; i++) p.funnel('event', 'big', { a: 'x'.repeat(1000), b: 'y'.repeat(1000) })
+  assert.ok(p.requests.slice(2).some((r) => r.init.keepalive === false))
+})
+
+test('a send that fails is kept and sent again with its ids: a minute later, or by the next page', async () => {
+  for (var answer of ['error', 500, 503, 429]) {
+    var storage = makeStorage()
+    var answers = [answer]
+    var p = page(LANDING, { site: 's' }, { storage, respond: () => answers.shift() }).start()
+    p.funnel('event', 'a').tick(1000)
+    await p.settle()
+    var failed = p.requests[0].body.events.map((e) => e.id)
+    assert.deepEqual(JSON.parse(storage.funnel_queue).map((e) => e.id), failed, String(answer))
+    p.funnel('event', 'b').tick(30e3) // within the minute: kept, not sent
+    assert.equal(p.requests.length, 1)
+    var next = page('https://shop.example.com/next', { site: 's' }, { storage }).start().tick(1000)
+    assert.deepEqual(next.requests[0].body.events.map((e) => e.id).slice(0, 2), failed)
+    p.tick(30e3).funnel('event', 'c').tick(1000) // a minute on, this page's next batch sends them too
+    assert.deepEqual(p.requests[1].body.events.map((e) => e.id).slice(0, 2), failed)
+    assert.deepEqual(p.requests[1].body.events.map((e) => e.name), [undefined, 'a', 'b', 'c'])
+    await p.settle()
+    assert.equal(storage.funnel_queue, '[]')
+  }
+})
+
+test('refused sends are not retried: 4xx answers; a refused beacon is kept for the next page', async () => {
+  var storage = makeStorage()
+  var p = page(LANDING, { site: 's' }, { storage, respond: () => 400 }).start().tick(1000)
+  await p.settle()
+  assert.equal(storage.funnel_queue, '[]')
+  var q = page(LANDING, { site: 's' }, { storage, beacon: false }).start()
+  q.fire('window', 'pagehide')
+  assert.deepEqual(JSON.parse(storage.funnel_queue).map((e) => e.type), ['pageview'])
+})
+
+test('a collector that keeps failing: the backlog stays at the newest 100, in storage and memory', async () => {
+  var storage = makeStorage()
+  var p = page(LANDING, { site: 's' }, { storage, respond: () => 503 }).start()
+  for (var round = 0; round < 5; round++) {
+    for (var i = 0; i < 60; i++) p.funnel('event', 'e' + round + '-' + i).clock.now++
+    p.tick(61e3)
+    await p.settle()
+  }
+  var kept = JSON.parse(storage.funnel_queue)
+  assert.equal(kept.length, 100)
+  assert.equal(kept.at(-1).name, 'e4-59')
+  assert.ok(p.requests.every((r) => r.body.events.length <= 10))
+  // In memory too: the next flush sends at most the newest 100.
+  var sent = p.requests.length
+  p.tick(61e3)
+  assert.ok(p.requests.slice(sent).flatMap((r) => r.body.events).length <= 100)
 })
 
 test('single-page apps: one pageview per new URL, referrer is the previous route', () => {
@@ -423,7 +475,7 @@ test('a backlog of 10 or more events does not make the next page count two pagev
   assert.equal(next.events.length, 17)
 })
 
-test('back online on the same page: everything leaves, 10 events a request', () => {
+test('back online on the same page: the newest 100 leave, 10 events a request', () => {
   var storage = makeStorage()
   var p = page(LANDING, { site: 's' }, { storage, nav: { onLine: false } }).start()
   for (var i = 0; i < 120; i++) p.funnel('event', 'e' + i)
@@ -434,7 +486,7 @@ test('back online on the same page: everything leaves, 10 events a request', () 
   assert.ok(p.requests.every((r) => r.body.events.length <= 10))
   assert.deepEqual(
     p.events.map((e) => e.name || e.type),
-    ['pageview', ...Array.from({ length: 120 }, (_, i) => 'e' + i), 'online']
+    [...Array.from({ length: 100 }, (_, i) => 'e' + (i + 20)), 'online']
   )
   assert.equal(storage.funnel_queue, '[]')
 })
@@ -513,20 +565,19 @@ test('nothing throws into the page: bad calls, broken storage, failing transport
   var tries = []
   var p = page(LANDING, SITE, {
     storage: makeStorage(true),
-    transport: 'fetch',
-    globals: {
-      fetchLater: () => {
-        tries.push('fetchLater')
-        throw new Error('QuotaExceededError')
+    nav: {
+      sendBeacon: () => {
+        tries.push('beacon')
+        throw new TypeError('Illegal invocation')
       },
-      fetch: () => (tries.push('fetch'), Promise.reject(new TypeError('Failed to fetch'))),
     },
+    globals: { fetch: () => (tries.push('fetch'), Promise.reject(new TypeError('Failed to fetch'))) },
   }).start()
   p.funnel().funnel('event').funnel('event', 'x', 'not props').funnel('identify').funnel(null)
-  p.click(null).fire('document', 'click', {}).tick(5000).hide()
-  p.fire('window', 'pagehide')
-  assert.deepEqual(tries, ['fetchLater', 'fetch'])
-  await new Promise((resolve) => setTimeout(resolve, 10)) // the rejection is handled
+  p.click(null).fire('document', 'click', {}).fire('document', 'auxclick', {}).tick(5000).hide()
+  await p.settle() // the rejection is handled
+  p.tick(61e3).funnel('event', 'y').fire('window', 'pagehide')
+  assert.deepEqual(tries, ['fetch', 'beacon'])
 })
 
 test('a page without the embed attributes sends nothing and does not throw', () => {
