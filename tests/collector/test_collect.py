@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from tests.collector.conftest import CHROME, event, flush, post, stored
 from tracker import create_app
 from tracker.clickhouse import Store
+from tracker.collector.sites import SiteInfo
 from tracker.ingest.limits import MAX_BODY_BYTES
 
 
@@ -321,6 +322,35 @@ def test_origin_outside_the_sites_domains_is_refused(client: FlaskClient, key: s
     assert "Access-Control-Allow-Origin" not in resp.headers
     assert post(client, event(site=key), origin="http://127.0.0.1:5000").status_code == 202
     assert post(client, event(site=key), origin="https://www.example.test").status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("domains", "origin", "allowed"),
+    [
+        (("shop.test",), "https://shop.test", True),
+        (("shop.test",), "https://www.shop.test", True),
+        (("shop.test",), "http://shop.test:8080", True),  # no port given: any port
+        (("shop.test",), "https://blog.shop.test", False),  # subdomains need *.
+        (("shop.test",), "https://evilshop.test", False),
+        (("*.shop.test",), "https://shop.test", True),
+        (("*.shop.test",), "https://blog.shop.test", True),
+        (("*.shop.test",), "https://a.b.shop.test", True),
+        (("*.shop.test",), "https://evilshop.test", False),
+        (("shop.test:8443",), "https://shop.test:8443", True),
+        (("shop.test:8443",), "https://shop.test", False),
+        (("*.shop.test:8443",), "https://blog.shop.test:8443", True),
+        ((), "https://anything.example", True),  # no domains: any origin
+        (("shop.test",), None, True),  # no Origin: a server-side sender
+        (("shop.test",), "null", False),  # a file: page or a sandboxed frame
+    ],
+)
+def test_site_domains_rule_as_documented(
+    domains: tuple[str, ...], origin: str | None, allowed: bool
+) -> None:
+    """The README's "Site domains" rule: apex and www for a plain domain, every subdomain
+    for *.domain, a port only where one is given."""
+    site = SiteInfo(id=1, key="k", domains=domains)
+    assert site.allows_origin(origin) is allowed
 
 
 def test_rate_limit_per_site_and_client(app: Flask, key: str) -> None:
