@@ -173,8 +173,8 @@ safe(() => {
   }
   var queued = w.funnel?.q
 
-  // Events kept while offline on an earlier page join the queue (the next send clears them)
-  // as they are: pushing them one by one would send a batch of 10 before this page's
+  // Events an earlier page could not send (offline, or refused by a failing collector) join
+  // the queue as they are: pushing them one by one would send a batch of 10 before this page's
   // pageview was counted, and that send's URL check would count it a second time. A stored
   // value that is not such a list is dropped.
   try {
