@@ -16,7 +16,7 @@ from dashboard.auth import login_limiter, renew_login
 from dashboard.blueprint import bp
 from tracker import accounts
 from tracker.configdb import db
-from tracker.models import ApiToken, User
+from tracker.models import ApiToken, User, utcnow
 
 
 def geoip_status() -> dict[str, Any]:
@@ -78,6 +78,7 @@ def _render(
             roles=accounts.ROLES,
             errors=errors or {},
             form=form or {},
+            now_utc=utcnow(),
         ),
         status,
     )
@@ -205,7 +206,20 @@ def change_own_password() -> ResponseReturnValue:
 @bp.post("/settings/tokens")
 @login_required
 def create_token() -> ResponseReturnValue:
-    _, plain = accounts.create_token(db.session, me(), request.form.get("name", ""))
+    days = request.form.get("expires_days", "").strip()
+    if days and not days.isdecimal():
+        return _render(errors={"token": "Choose when the token expires."}, status=422)
+    try:
+        _, plain = accounts.create_token(
+            db.session,
+            me(),
+            request.form.get("name", ""),
+            read_only=request.form.get("read_only") == "yes",
+            expires_in_days=int(days) if days else None,
+        )
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        return _render(errors={"token": f"{exc}."}, status=422)
     db.session.commit()
     # Shown once in this response; never put into the (signed, not encrypted) session cookie.
     return _render(new_token=plain)

@@ -108,6 +108,25 @@ def test_ids_in_urls_are_never_reused_and_the_migration_keeps_every_row(tmp_path
     assert _counts(engine) == {"users": 2, "memberships": 1, "funnels": 2, "stages": 2}
 
 
+def test_tables_with_ids_in_urls_keep_autoincrement_at_the_head(tmp_path: Path) -> None:
+    """A later revision that rebuilds such a table (SQLite batch mode) must not drop the
+    AUTOINCREMENT that revision 0002 gave it."""
+    from sqlalchemy import create_engine, text
+
+    from tracker.models import Base
+
+    url = f"sqlite:///{tmp_path / 'head.db'}"
+    upgrade(url)
+    wanted = [t.name for t in Base.metadata.sorted_tables if t.kwargs.get("sqlite_autoincrement")]
+    assert {"users", "api_tokens", "funnels"} <= set(wanted)
+    with create_engine(url).connect() as conn:
+        for table in wanted:
+            sql = conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table}
+            ).scalar()
+            assert "AUTOINCREMENT" in str(sql), table
+
+
 def _store_at(tmp_path: Path, revision: str) -> tuple[str, Any]:
     """A new SQLite config store migrated only up to `revision` (a user's older store)."""
     from alembic import command

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -274,25 +274,63 @@ def user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
-def create_token(session: Session, user: User, name: str = "") -> tuple[ApiToken, str]:
-    """A new API token; the plain value is returned once and only its hash is stored."""
+TOKEN_MAX_DAYS = 3650
+
+
+def create_token(
+    session: Session,
+    user: User,
+    name: str = "",
+    read_only: bool = False,
+    expires_in_days: int | None = None,
+) -> tuple[ApiToken, str]:
+    """A new API token; the plain value is returned once and only its hash is stored.
+    `read_only`: it may read reports and exports but change nothing; `expires_in_days`: it
+    stops working that many days from now (None: when revoked)."""
+    expires_at = None
+    if expires_in_days is not None:
+        if not 1 <= expires_in_days <= TOKEN_MAX_DAYS:
+            raise AccountError(f"a token expires in 1 to {TOKEN_MAX_DAYS} days")
+        expires_at = utcnow() + timedelta(days=expires_in_days)
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
-        user_id=user.id, name=name.strip()[:200], token_hash=hash_token(plain), prefix=plain[:10]
+        user_id=user.id,
+        name=name.strip()[:200],
+        token_hash=hash_token(plain),
+        prefix=plain[:10],
+        read_only=read_only,
+        expires_at=expires_at,
     )
     session.add(token)
     session.flush()
     return token, plain
 
 
-def user_for_token(session: Session, plain: str) -> User | None:
+class TokenRefused(AccountError):
+    """A token that exists but may not be used now (expired); the message says why."""
+
+
+def token_for(session: Session, plain: str) -> ApiToken | None:
+    """The usable token with this value (its user active, not revoked), or None. Raises
+    TokenRefused for an expired one, so the client hears why. Records when it was used."""
     if not plain.startswith(TOKEN_PREFIX):
         return None
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
     if token is None or token.revoked or not token.user.active:
         return None
-    token.last_used_at = datetime.now(UTC).replace(tzinfo=None)
-    return token.user
+    now = utcnow()
+    if token.expires_at is not None and token.expires_at <= now:
+        raise TokenRefused(f"this API token expired at {token.expires_at:%Y-%m-%d %H:%M} UTC")
+    token.last_used_at = now
+    return token
+
+
+def user_for_token(session: Session, plain: str) -> User | None:
+    try:
+        token = token_for(session, plain)
+    except TokenRefused:
+        return None
+    return token.user if token is not None else None
 
 
 def embed_snippet(base_url: str, site: Site) -> str:

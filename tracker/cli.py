@@ -291,8 +291,17 @@ def sites(as_json: bool) -> None:
 @main.command("create-token")
 @click.option("--email", required=True, help="User the token acts as.")
 @click.option("--name", default="", help="What the token is for.")
+@click.option(
+    "--read-only", is_flag=True, help="It may read reports and exports but change nothing."
+)
+@click.option(
+    "--expires-days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="It stops working after this many days (default: when revoked).",
+)
 @friendly_errors
-def create_token(email: str, name: str) -> None:
+def create_token(email: str, name: str, read_only: bool, expires_days: int | None) -> None:
     """Create an API token (printed once; only its hash is stored)."""
     from tracker import accounts
     from tracker.configdb import db
@@ -301,7 +310,9 @@ def create_token(email: str, name: str) -> None:
         user = accounts.user_by_email(db.session, email)
         if user is None:
             raise AccountError(f"no user with email {email!r}")
-        _, plain = accounts.create_token(db.session, user, name)
+        _, plain = accounts.create_token(
+            db.session, user, name, read_only=read_only, expires_in_days=expires_days
+        )
         db.session.commit()
         click.echo(plain)
 

@@ -34,15 +34,32 @@ def require_token(func: F) -> F:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "unauthorized", "send Authorization: Bearer <API token>")
-        user = accounts.user_for_token(db.session, token.strip())
-        if user is None:
+        try:
+            found = accounts.token_for(db.session, token.strip())
+        except accounts.TokenRefused as exc:
+            raise ApiError(401, "token_expired", str(exc)) from None
+        if found is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API token")
         db.session.commit()  # records last_used_at
-        g.api_user = user
+        if found.read_only and not _reads_only():
+            raise ApiError(
+                403,
+                "read_only_token",
+                "this API token may only read; changes need a token without read-only",
+            )
+        g.api_user = found.user
         reject_conflicting_repeats(request.args)
         return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+# POST endpoints that only read: a report or a preview of a definition sent in the body.
+_READING_POSTS = frozenset({"api_v1.inline_report", "api_v1.inline_preview"})
+
+
+def _reads_only() -> bool:
+    return request.method in ("GET", "HEAD") or request.endpoint in _READING_POSTS
 
 
 def reject_conflicting_repeats(args: MultiDict[str, str]) -> None:

@@ -92,8 +92,13 @@ _PERSONS_CSV = {
     },
 }  # fmt: skip
 _COMMON = {
-    "401": error_response("Missing, unknown or revoked API token."),
+    "401": error_response("unauthorized (no, an unknown or a revoked token) or token_expired."),
     "404": error_response("No such site or funnel for this token."),
+}
+# Endpoints that change something refuse a read-only token.
+_CHANGES = {
+    **_COMMON,
+    "403": error_response("read_only_token: this token may only read."),
 }
 _REPORT_ERRORS = {
     **_COMMON,
@@ -569,7 +574,7 @@ def paths() -> dict[str, Any]:
                 "parameters": [SITE],
                 "requestBody": _DEFINITION_BODY,
                 "responses": {"201": _ok(_ref("Funnel"), "Created."), "400": _INVALID,
-                              **_COMMON, **_TOO_LARGE},
+                              **_CHANGES, **_TOO_LARGE},
             },
         },
         f"{V1}/funnels/{{id}}": {
@@ -579,14 +584,14 @@ def paths() -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "parameters": funnel,
                 "requestBody": _DEFINITION_BODY,
-                "responses": {"200": _ok(_ref("Funnel")), "400": _INVALID, **_COMMON,
+                "responses": {"200": _ok(_ref("Funnel")), "400": _INVALID, **_CHANGES,
                               **_TOO_LARGE},
             },
             "delete": {
                 "summary": "Delete a funnel (events stay).",
                 "security": [{"bearer": []}],
                 "parameters": funnel,
-                "responses": {"204": {"description": "Deleted."}, **_COMMON},
+                "responses": {"204": {"description": "Deleted."}, **_CHANGES},
             },
         },
         f"{V1}/funnels/{{id}}/duplicate": {
@@ -594,7 +599,7 @@ def paths() -> dict[str, Any]:
                 "summary": "Copy a funnel as “<name> (copy)”.",
                 "security": [{"bearer": []}],
                 "parameters": funnel,
-                "responses": {"201": _ok(_ref("Funnel"), "Created."), **_COMMON},
+                "responses": {"201": _ok(_ref("Funnel"), "Created."), **_CHANGES},
             }
         },
         f"{V1}/funnels/{{id}}/report": {
@@ -686,7 +691,7 @@ def paths() -> dict[str, Any]:
                 "responses": {
                     "200": _ok(_ref("Erased")),
                     "400": error_response("invalid_query or invalid_person."),
-                    **_COMMON,
+                    **_CHANGES,
                     "503": error_response(
                         "spool_pending (earlier events could not be stored) or "
                         "clickhouse_unavailable."

@@ -201,7 +201,8 @@ def spec() -> dict[str, Any]:
                             },
                         },
                         "400": _err("Malformed body."),
-                        "401": _err("Missing or unknown API token."),
+                        "401": _err("Missing, unknown, revoked or expired API token."),
+                        "403": _err("read_only_token: this token may only read."),
                         "404": _err("No such site for this token."),
                         "413": _err("Body too large."),
                         "422": _err(
