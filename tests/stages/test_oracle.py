@@ -46,12 +46,23 @@ RULES = [
     {"type": "any", "conditions": [{"field": "campaign", "op": "exists"}]},
     {"type": "click", "conditions": [{"field": "path", "op": "glob", "value": "/?*"}]},
     {"type": "any", "conditions": [{"field": "value", "op": "gt", "value": 5}]},
+    # Boundary values: prop.n is 0..5 and value 0 or 10, so lt 2 and lt 10 meet equality;
+    # "b" ends "/b" but not "/b/c"; the pattern is one RE2 and Python's re read alike.
+    {"type": "any", "conditions": [{"field": "prop.n", "op": "lt", "value": 2}]},
+    {"type": "any", "conditions": [{"field": "value", "op": "lt", "value": 10}]},
+    {"type": "pageview", "conditions": [{"field": "path", "op": "ends_with", "value": "b"}]},
+    {"type": "any", "conditions": [{"field": "path", "op": "regex", "value": "^/(a|b/c)$"}]},
+    {"type": "click", "conditions": [{"field": "path", "op": "not_contains", "value": "/b"}]},
 ]
 EVENT_FILTERS = [
     [],
     [],
     [{"field": "prop.n", "op": "exists", "value": True}],
     [{"field": "path", "op": "not_equals", "value": "/b/c"}],
+    [{"field": "prop.n", "op": "lt", "value": 3}],
+    [{"field": "path", "op": "not_contains", "value": "/b/"}],
+    [{"field": "path", "op": "ends_with", "value": "/b"}],
+    [{"field": "path", "op": "regex", "value": "^/[ab]?$"}],
 ]
 PERSON_FILTERS = [
     [],
