@@ -928,3 +928,76 @@ def test_preview_days_are_the_reports_calendar_days(
         headers=auth,
     ).get_json()
     assert today["stages"][0]["persons"] == one["stages"][0]["persons"]
+
+
+# Each operator on boundary values, on the real engine: the candidate values are carried by
+# one person each (as prop.p, or as the sale value); None is an event without the property.
+TEXT = ["ab", "abc", "xab", "AB", "", None]
+NUMBERS = ["-1", "1", "2", "2.5", "3", "x", "", None]
+VALUES = [0.0, 5.0, 10.0]  # 0 is no sale value
+
+
+@pytest.mark.parametrize(
+    ("field", "op", "value", "candidates", "matched"),
+    [
+        ("prop.p", "equals", "ab", TEXT, ["ab"]),
+        ("prop.p", "not_equals", "ab", TEXT, ["abc", "xab", "AB", "", None]),
+        ("prop.p", "contains", "ab", TEXT, ["ab", "abc", "xab"]),
+        ("prop.p", "not_contains", "ab", TEXT, ["AB", "", None]),
+        ("prop.p", "starts_with", "ab", TEXT, ["ab", "abc"]),
+        ("prop.p", "ends_with", "ab", TEXT, ["ab", "xab"]),
+        ("prop.p", "regex", "b$", TEXT, ["ab", "xab"]),
+        ("prop.p", "regex", "^a.c$", TEXT, ["abc"]),
+        ("prop.p", "glob", "?ab", TEXT, ["xab"]),
+        ("prop.p", "glob", "ab*", TEXT, ["ab", "abc"]),
+        ("prop.p", "in", ["ab", "xab"], TEXT, ["ab", "xab"]),
+        ("prop.p", "gt", 2, NUMBERS, ["2.5", "3"]),
+        ("prop.p", "lt", 2, NUMBERS, ["-1", "1"]),
+        ("prop.p", "exists", True, TEXT, ["ab", "abc", "xab", "AB", ""]),
+        ("prop.p", "exists", False, TEXT, [None]),
+        ("value", "equals", 5, VALUES, [5.0]),
+        ("value", "gt", 5, VALUES, [10.0]),
+        ("value", "lt", 10, VALUES, [5.0]),
+        ("value", "lt", 5, VALUES, []),
+    ],
+)
+def test_each_operator_on_boundary_values(
+    client: FlaskClient,
+    site: Site,
+    auth: dict,
+    field: str,
+    op: str,
+    value: Any,
+    candidates: list[Any],
+    matched: list[Any],
+) -> None:
+    """Who enters a funnel whose first stage is one condition: exactly the persons whose
+    value the operator accepts. Equality is the boundary of gt and lt (2 is neither above
+    nor below 2), absent and non-numeric values match no comparison."""
+    events = []
+    for j, candidate in enumerate(candidates):
+        extra: dict[str, Any] = {"path": f"/{j}"}
+        if field == "value":
+            extra["value"] = candidate
+        elif candidate is not None:
+            extra["props"] = {"p": candidate}
+        events.append(ev(site, f"v{j}", "pageview", M, **extra))
+    load(client.application.extensions["funnel_store"], events)
+    definition = {
+        "stages": [
+            {"key": "hit", "rules": [{"type": "pageview", "conditions": [
+                {"field": field, "op": op, "value": value}]}]},
+            {"key": "never", "rules": [{"type": "event", "name": "never"}]},
+        ]
+    }  # fmt: skip
+    res = client.post(
+        f"/api/v1/sites/{site.key}/funnel-report",
+        query_string={**RANGE, "breakdown": "landing", "limit": "1000"},
+        json=definition,
+        headers=auth,
+    )
+    assert res.status_code == 200, res.get_json()
+    body = res.get_json()
+    entered = {b["value"] for b in body["breakdown"] if b["stages"][0]["persons"] == 1}
+    assert entered == {f"/{candidates.index(m)}" for m in matched}
+    assert body["stages"][0]["persons"] == len(matched)
