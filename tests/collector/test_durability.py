@@ -116,6 +116,43 @@ def test_crash_after_insert_before_checkpoint_replays_without_duplicates(
     assert count_by_id(store, key) == dict.fromkeys(ids_a + ids_b, 1)
 
 
+class Crash(BaseException):
+    """The process dies here: nothing after this point of the writer's code runs."""
+
+
+def test_a_crash_in_the_writers_own_commit_replays_exactly_once(
+    store: Store, tmp_path: Path, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's own path (`_write_one` -> `_store`), not spool.begin called by hand: the
+    insert lands, the process dies before the spool records the commit, and more frames
+    were appended meanwhile. The next process must replay the same range (its token makes
+    ClickHouse drop it), not that range grown by the new frames (a new token: doubles).
+    Kills the mutation that removes `spool.begin(batch)` from BatchWriter._store."""
+    root = tmp_path / "spool"
+    first = BatchWriter(store, root, 10 << 20)
+    first.spool.open()  # no writer thread: this test runs the writer's step itself
+    ids_a, payload_a = lines(key, 30)
+    first.spool.append(payload_a, 30)
+
+    def crash(batch: object) -> None:
+        raise Crash
+
+    monkeypatch.setattr(first.spool, "commit", crash)
+    with pytest.raises(Crash):
+        first._write_one()
+    assert count_by_id(store, key) == dict.fromkeys(ids_a, 1)  # the insert landed
+    ids_b, payload_b = lines(key, 20)  # a request thread's append, before the process dies
+    first.spool.append(payload_b, 20)
+    first.spool.close()
+
+    second = BatchWriter(store, root, 10 << 20)
+    second.start()
+    assert second.spool.dir == first.spool.dir  # the same slot, taken over
+    assert second.flush(timeout=30)
+    second.stop()
+    assert count_by_id(store, key) == dict.fromkeys(ids_a + ids_b, 1)
+
+
 def test_crash_before_insert_replays_the_pending_batch(
     store: Store, tmp_path: Path, key: str
 ) -> None:
