@@ -8,6 +8,7 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
@@ -404,33 +405,58 @@ def test_event_data_is_escaped_everywhere(
     assert recent["events"][0]["campaign"] == XSS  # JSON carries text; the page sets textContent
 
 
-FORMULAS = ["=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(A1)"]
+FORMULAS = ["=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv(response: Any) -> list[list[str]]:
+    # newline="": a "\r" inside a quoted cell is the cell's, as a spreadsheet reads it.
+    return list(csv.reader(io.StringIO(response.data.decode(), newline="")))
 
 
 def test_csv_exports_neutralise_formulas(
     logged_in: FlaskClient, store: Store, my_site: Site
 ) -> None:
+    """Every cell a spreadsheet would run as a formula, a leading tab or carriage return
+    included, is quoted: in breakdown groups (a campaign, a property), in the segment of a
+    report narrowed to one group, and in persons lists. Kills the mutation that drops "\t"
+    and "\r" from csv_export._FORMULA_START."""
     visitors = [
-        {"id": f"f{i}", "campaign": value, "keyword": value, "depth": 2}
+        {"id": f"f{i}", "campaign": value, "keyword": value, "product": value, "depth": 4}
         for i, value in enumerate(FORMULAS)
     ]
     insert_events(store, journey_events(my_site.key, visitors))
+    quoted = {"'" + value for value in FORMULAS}
     response = logged_in.get(f"/sites/{my_site.key}/report.csv?breakdown=campaign")
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
     assert response.headers["Content-Disposition"].endswith('-by-campaign.csv"')
-    rows = list(csv.reader(io.StringIO(response.data.decode())))
+    rows = _csv(response)
     segments = {row[0] for row in rows[1:]}
-    assert {"'" + value for value in FORMULAS} <= segments
-    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    assert quoted <= segments
+    assert not any(cell.startswith(FORMULA_START) for row in rows for cell in row)
+
+    for value in ("\t=1+1", "\r=1"):  # one group only: the segment column is that value
+        response = logged_in.get(
+            f"/sites/{my_site.key}/report.csv",
+            query_string={"breakdown": "campaign", "segment": value},
+        )
+        rows = _csv(response)
+        assert {row[rows[0].index("segment")] for row in rows[1:]} == {"'" + value}
+        assert not any(cell.startswith(FORMULA_START) for row in rows for cell in row)
+
+    response = logged_in.get(f"/sites/{my_site.key}/report.csv?breakdown=prop.product")
+    rows = _csv(response)
+    assert quoted <= {row[0] for row in rows[1:]}
+    assert not any(cell.startswith(FORMULA_START) for row in rows for cell in row)
 
     response = logged_in.get(f"/sites/{my_site.key}/persons.csv?stage=trace&status=reached")
-    rows = list(csv.reader(io.StringIO(response.data.decode())))
+    rows = _csv(response)
     header = rows[0]
     campaigns = {row[header.index("campaign")] for row in rows[1:]}
-    assert campaigns == {"'" + value for value in FORMULAS}
-    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    assert campaigns == quoted
+    assert not any(cell.startswith(FORMULA_START) for row in rows for cell in row)
 
 
 def test_persons_lists_show_what_converted_persons_spent(

@@ -591,6 +591,50 @@ def test_other_endpoints(client: FlaskClient, site: Site, auth: dict, store: Sto
     ]
 
 
+CSV_FORMULAS = ["=1+1", "+1", "-1", "@A1", "\t=1+1", "\r=1"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cells(res: Any) -> list[list[str]]:
+    assert res.status_code == 200 and res.mimetype == "text/csv", res.get_data(as_text=True)
+    # newline="": a "\r" inside a quoted cell is the cell's, as a spreadsheet reads it.
+    return list(csv.reader(io.StringIO(res.get_data(as_text=True), newline="")))
+
+
+def test_api_csv_exports_quote_every_formula_start(
+    client: FlaskClient, site: Site, auth: dict
+) -> None:
+    """Campaigns and a property that a spreadsheet would run as formulas, a leading tab or
+    carriage return included, are quoted in the API's report CSV (breakdown by campaign,
+    by the property, one segment) and persons CSV. Kills the mutation that drops "\t" and
+    "\r" from csv_export._FORMULA_START."""
+    events = [
+        ev(site, f"p{i}", "pageview", M, utm_campaign=value, props={"plan": value})
+        for i, value in enumerate(CSV_FORMULAS)
+    ]
+    report(client, site, auth, events)
+    base = f"/api/v1/sites/{site.key}/funnels/{last_funnel_id(client, site, auth)}"
+    quoted = {"'" + value for value in CSV_FORMULAS}
+    for breakdown in ("campaign", "prop.plan"):
+        rows = _csv_cells(
+            client.get(
+                f"{base}/report.csv", query_string={**RANGE, "breakdown": breakdown}, headers=auth
+            )
+        )
+        assert quoted <= {row[0] for row in rows[1:]}, breakdown
+        assert not any(c.startswith(FORMULA_START) for row in rows for c in row), breakdown
+    for value in ("\t=1+1", "\r=1"):
+        args = {**RANGE, "breakdown": "prop.plan", "segment": value}
+        rows = _csv_cells(client.get(f"{base}/report.csv", query_string=args, headers=auth))
+        assert {row[0] for row in rows[1:]} == {"'" + value}
+    rows = _csv_cells(
+        client.get(f"{base}/persons.csv", query_string={**RANGE, "stage": "visit"}, headers=auth)
+    )
+    header = rows[0]
+    assert {row[header.index("campaign")] for row in rows[1:]} == quoted
+    assert not any(c.startswith(FORMULA_START) for row in rows for c in row)
+
+
 def test_attribution_ties_break_by_event_id(client: FlaskClient, site: Site, auth: dict) -> None:
     # Same time, same stages: the first event is the one with the smaller event id, in
     # ClickHouse's UUID order (second half first).
