@@ -484,6 +484,40 @@ def test_exit_pages_of_dropped_persons(client: FlaskClient, site: Site, auth: di
         assert res.status_code == 400 and res.get_json()["detail"], bad
 
 
+def test_exit_pages_are_ranked_by_persons_and_the_rest_is_other(
+    client: FlaskClient, site: Site, auth: dict
+) -> None:
+    """Exit pages come most persons first (ties by path), and past `limit` the remaining
+    paths and their persons are summed as `other`. The paths' alphabetical order is the
+    reverse of their counts, so neither order can pass for the other (kills the mutation
+    of `persons DESC` into `persons ASC` in exits.py)."""
+    counts = {"/z": 3, "/m": 2, "/b": 2, "/a": 1}
+    events = [
+        ev(site, f"{path}-{n}", "pageview", M, path=path)
+        for path, count in counts.items()
+        for n in range(count)
+    ]
+    report(client, site, auth, events)
+    url = f"/api/v1/sites/{site.key}/funnels/{last_funnel_id(client, site, auth)}/exits"
+
+    def exits(limit: int) -> dict:
+        query = {**RANGE, "stage": "visit", "limit": str(limit)}
+        res = client.get(url, query_string=query, headers=auth)
+        assert res.status_code == 200, res.get_json()
+        body = res.get_json()
+        assert body["persons"] == 8 and body["no_page_view"] == 0
+        return body
+
+    ranked = [("/z", 3), ("/b", 2), ("/m", 2), ("/a", 1)]
+    for limit in (10, 4, 3, 2, 1):
+        body = exits(limit)
+        top = ranked[:limit]
+        assert [(e["path"], e["persons"]) for e in body["exits"]] == top, limit
+        assert [e["share"] for e in body["exits"]] == [c / 8 for _, c in top], limit
+        rest = ranked[limit:]
+        assert body["other"] == {"paths": len(rest), "persons": sum(c for _, c in rest)}, limit
+
+
 def test_trends_csv_holds_the_trends_table(client: FlaskClient, site: Site, auth: dict) -> None:
     """One row per day and stage, the same numbers as the trends JSON, cells a spreadsheet
     would run as formulas quoted, and bad arguments answered with a JSON reason."""
