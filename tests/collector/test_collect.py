@@ -139,20 +139,35 @@ def test_cookieless_visitors_get_a_stable_hash(
     assert visitors[a1["id"]].startswith("h") and len(visitors[a1["id"]]) == 25
 
 
+def _metric(client: FlaskClient, sample: str) -> float:
+    """The value of one sample line of /metrics (0 while the series has no sample yet). The
+    registry is the process's, shared by every test: compare before and after."""
+    for line in client.get("/metrics").data.decode().splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    return 0.0
+
+
 def test_bots_and_headless_browsers_are_dropped_and_counted(
     app: Flask, client: FlaskClient, store: Store, key: str
 ) -> None:
-    for ua in (
+    bots = 'funnel_events_dropped_total{reason="bot"}'
+    before = _metric(client, bots)
+    agents = (
         "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/126.0 Safari/537.36",
         "curl/8.5.0",
         "",
-    ):
+    )
+    for ua in agents:
         resp = post(client, event(site=key), ua=ua)
         assert resp.status_code == 202, ua
         assert resp.json == {"accepted": 0, "dropped": {"bot": 1}}, ua
-    metrics = client.get("/metrics").data.decode()
-    assert 'funnel_events_dropped_total{reason="bot"}' in metrics
+    # Two events in one request from a bot count twice.
+    resp = post(client, {"site": key, "events": [event(), event()]}, ua="curl/8.5.0")
+    assert resp.json == {"accepted": 0, "dropped": {"bot": 2}}
+    assert _metric(client, bots) == before + len(agents) + 2
     flush(app)
     assert stored(store, key) == []
 
