@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import uuid
 
 import pytest
-from dash_helpers import PASSWORD, login
+from dash_helpers import PASSWORD, insert_events, journey_events, login
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tracker import accounts
+from tracker.clickhouse import Store
 from tracker.configdb import db
 from tracker.funnels import funnel_to_dict, list_funnels
 from tracker.models import ApiToken, Site, User
@@ -95,8 +97,15 @@ def test_another_sites_funnel_id_is_not_found_under_ones_own_site(
         response = logged_in.get(base + path.format(fid=theirs.id))
         assert response.status_code == 404, path
         assert b"Not yours" not in response.data, path
-    save = {"action": "save", "name": "Taken over", "mode": "ordered", "window": "7d",
-            "stages-0-key": "x", "stages-0-name": "X", "stages-0-rules-0-type": "pageview"}  # fmt: skip
+    save = {
+        "action": "save",
+        "name": "Taken over",
+        "mode": "ordered",
+        "window": "7d",
+        "stages-0-key": "x",
+        "stages-0-name": "X",
+        "stages-0-rules-0-type": "pageview",
+    }
     for path, data in (
         ("/funnels/{fid}/edit", save),
         ("/funnels/{fid}/edit", {"action": "add_stage"}),
@@ -111,11 +120,38 @@ def test_another_sites_funnel_id_is_not_found_under_ones_own_site(
     assert [f.id for f in list_funnels(db.session, my_site)] == [own]  # no copy made here
 
 
-def test_own_site_pages_open(logged_in: FlaskClient, my_site: Site) -> None:
+def test_own_site_pages_open(
+    logged_in: FlaskClient, my_site: Site, other_site: Site, store: Store
+) -> None:
+    """Each page of one's own site opens and is that site's: its name on every page, its
+    events in every export and feed, and nothing of the other site's (name, key, data)."""
+    for site, name in ((my_site, "mine"), (other_site, "xtheirs")):
+        visitor = {"id": f"{name}-1", "campaign": f"{name}-camp", "depth": 4}
+        insert_events(store, journey_events(site.key, [visitor]))
+    own_data = {
+        "/report.csv": b"\r\nall,trace,Trace,1,",
+        "/events/recent.json": b'"campaign":"mine-camp"',
+        "/events.ndjson.gz": b'"visitor":"mine-1"',
+        "/summary": b"<strong data-summary-persons>1</strong>",
+        "/values/campaign.json": b'{"persons":1,"value":"mine-camp"}',
+    }
     for url in _site_urls(my_site):
         if "persons/someone" in url:
             continue
-        assert logged_in.get(url).status_code == 200, url
+        response = logged_in.get(url)
+        assert response.status_code == 200, url
+        body = response.data
+        if response.mimetype == "application/gzip":
+            body = gzip.decompress(body)
+        path = url.removeprefix(f"/sites/{my_site.key}")
+        marker = next((m for end, m in own_data.items() if path.endswith(end)), None)
+        if marker is not None:
+            assert marker in body, url
+        else:  # a whole page: it names the site
+            assert response.mimetype == "text/html", url
+            assert b"Marketer site" in body, url
+        for theirs in (b"Not yours", other_site.key.encode(), b"xtheirs"):
+            assert theirs not in body, (url, theirs)
 
 
 def test_admin_sees_every_site(
