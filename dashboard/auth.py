@@ -58,28 +58,24 @@ def _email_digest(email: str) -> str:
     return hmac.new(key, email.lower().encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _known_device(email: str) -> bool:
+def _device_emails() -> list[str]:
+    """The email digests this browser's device cookie vouches for (none if absent, forged
+    or older than its lifetime)."""
     raw = request.cookies.get(DEVICE_COOKIE)
-    if not raw or not email:
-        return False
+    if not raw:
+        return []
     try:
         known = _device_serializer().loads(raw, max_age=DEVICE_COOKIE_DAYS * 86400)
     except BadData:
-        return False
-    return isinstance(known, list) and _email_digest(email) in known
+        return []
+    return [item for item in known if isinstance(item, str)] if isinstance(known, list) else []
 
 
 def _remember_device(response: Response, email: str) -> None:
-    known: list[str] = []
-    raw = request.cookies.get(DEVICE_COOKIE)
-    if raw:
-        try:
-            loaded = _device_serializer().loads(raw, max_age=DEVICE_COOKIE_DAYS * 86400)
-            known = [item for item in loaded if isinstance(item, str)][-4:]
-        except (BadData, TypeError):
-            known = []
+    """Add `email` to the browser's device cookie (the last five logins' emails)."""
     digest = _email_digest(email)
-    known = [item for item in known if item != digest] + [digest]
+    others = [item for item in _device_emails() if item != digest]
+    known = [*others[-4:], digest]
     response.set_cookie(
         DEVICE_COOKIE,
         _device_serializer().dumps(known),
@@ -99,7 +95,7 @@ def login() -> ResponseReturnValue:
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
     email_key = f"email:{email.lower()}"
-    exempt = (email_key,) if _known_device(email) else ()
+    exempt = (email_key,) if email and _email_digest(email) in _device_emails() else ()
     wait, recorded = login_limiter().begin(f"ip:{_client_address()}", email_key, exempt=exempt)
     if wait:
         minutes = max(1, wait // 60)
