@@ -6,10 +6,11 @@ elsewhere; this holds the server path to it."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import chain
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -44,7 +45,8 @@ QUERIES: list[dict[str, Any]] = [
     {"breakdown": "product", "mode": "strict"},
     {"mode": "any", "window": "2d", "breakdown": "source"},
     {"filter": ["path:starts_with:/pro", "country:in:US,DE,FR"], "breakdown": "country"},
-    {"keyword": "running", "compare": "previous"},
+    # May against April: the demo traffic covers both.
+    {"keyword": "running shoes", "compare": "previous", "from": "2026-05-01"},
     {"filter": ["prop.product:exists:"], "window": "90m"},
 ]
 
@@ -102,9 +104,16 @@ def test_report_pipeline_and_trends_match(both: tuple[Any, list[Store]], args: d
     definition = template_definition()
     query = parse_report_query({**RANGE, **args}, site)
     report = same(stores, funnel_report, site, definition, query)
+    # Two empty answers would be equal too: every query must find persons, each breakdown
+    # several groups, and a comparison a previous period with persons.
+    assert report["persons"] > 0, args
     if not args:
         # The comparison means something only if the funnel has traffic at every stage.
         assert all(stage["persons"] > 0 for stage in report["stages"]), report["stages"]
+    if "breakdown" in args:
+        assert len([b for b in report["breakdown"] if b["stages"][0]["persons"]]) >= 2, args
+    if "compare" in args:
+        assert report["compare"]["persons"] > 0, args
     same(stores, funnel_pipeline, site, definition, query)
     same(stores, funnel_trends, site, definition, query, "week")
 
@@ -163,9 +172,52 @@ def test_export_and_erasure_match(both: tuple[Any, list[Store]]) -> None:
 
 def test_server_answers_days_in_the_site_time_zone(both: tuple[Any, list[Store]]) -> None:
     """A range boundary is midnight in the site's zone on both (the engine's own zone is UTC
-    on the server, the host's zone in process)."""
+    on the server, the host's zone in process): each day has persons, each of them entered
+    between that day's local midnights, the two days' persons together are the two-day
+    range's, and the day-by-day trend says the same as each day's report."""
     site, stores = both
     definition = template_definition()
-    for day in (date(2026, 4, 30), date(2026, 5, 1)):
+    zone = ZoneInfo(site.timezone)
+    first_stage = definition["stages"][0]["key"]
+    days = (date(2026, 4, 30), date(2026, 5, 1))
+    entered: list[set[str]] = []
+    for day in days:
         query = parse_report_query({"from": day.isoformat(), "to": day.isoformat()}, site)
-        same(stores, funnel_report, site, definition, query)
+        report = same(stores, funnel_report, site, definition, query)
+        assert report["persons"] > 0, day
+        listed = same(
+            stores, funnel_persons, site, definition, query, first_stage, "reached", per_page=1000
+        )
+        assert listed["total"] == report["persons"] == len(listed["persons"]), day
+        start = datetime.combine(day, time(0), zone)
+        end = datetime.combine(day + timedelta(days=1), time(0), zone)
+        for person in listed["persons"]:
+            at = datetime.fromisoformat(person["reached_at"].replace("Z", "+00:00"))
+            assert start <= at < end, (day, person)
+        entered.append({p["id"] for p in listed["persons"]})
+    span = {"from": days[0].isoformat(), "to": days[1].isoformat()}
+    query = parse_report_query(span, site)
+    listed = same(
+        stores, funnel_persons, site, definition, query, first_stage, "reached", per_page=1000
+    )
+    assert {p["id"] for p in listed["persons"]} == entered[0] | entered[1]
+    trends = same(stores, funnel_trends, site, definition, query, "day")
+    assert [p["stages"][0]["persons"] for p in trends["periods"]] == [len(e) for e in entered]
+
+    # Half an hour either side of local midnight: both on 30 April in UTC, one per day here.
+    edge = SimpleNamespace(key=f"tz{uuid.uuid4().hex[:10]}", timezone=site.timezone)
+    midnight = datetime.combine(days[1], time(0), zone)
+    for target in stores:
+        load(target, [
+            {"site_id": edge.key, "event_id": uuid.UUID(int=n + 1), "visitor_id": who,
+             "type": "pageview", "ts": midnight + offset}
+            for n, (who, offset) in enumerate(
+                [("before", -timedelta(minutes=30)), ("after", timedelta(minutes=30))]
+            )
+        ])  # fmt: skip
+    for day, who in zip(days, ("before", "after"), strict=True):
+        query = parse_report_query({"from": day.isoformat(), "to": day.isoformat()}, edge)
+        listed = same(
+            stores, funnel_persons, edge, definition, query, first_stage, "reached", per_page=10
+        )
+        assert [p["id"] for p in listed["persons"]] == [who], day
