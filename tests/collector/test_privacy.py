@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -39,19 +41,49 @@ def test_salts_rotate_daily_and_old_ones_are_deleted(app: Flask) -> None:
     assert "2026-03-01" not in days and "2026-03-04" in days
 
 
-def test_the_clock_salt_is_cached_until_utc_midnight(app: Flask) -> None:
+class Clock:
+    """A settable clock for the privacy module (its `time.time` and `datetime.now`), so the
+    test does not depend on when it runs (a real UTC midnight mid-test would race)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        clock = self
+
+        class PinnedDatetime(datetime):
+            @classmethod
+            def now(cls, tz: Any = None) -> Any:
+                return clock.now.astimezone(tz)
+
+        self.datetime = PinnedDatetime
+
+    def time(self) -> float:
+        return self.now.timestamp()
+
+
+def test_the_clock_salt_is_cached_until_utc_midnight(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(datetime(2026, 3, 5, 23, 59, 58, tzinfo=UTC))
+    monkeypatch.setattr("tracker.ingest.privacy.time", clock)
+    monkeypatch.setattr("tracker.ingest.privacy.datetime", clock.datetime)
     book = SaltBook(db.engine(app))
     today = book.salt()
-    assert today == book.salt(datetime.now(UTC))
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    assert book._until == (midnight + timedelta(days=1)).timestamp()
+    assert today == book.salt(clock.now)
+    midnight = datetime(2026, 3, 6, tzinfo=UTC)
+    assert book._until == midnight.timestamp()
     # A past day asked for explicitly does not disturb today's cached salt, and once the
     # cached day is over the clock path looks again.
-    yesterday = book.salt(datetime.now(UTC) - timedelta(days=1))
+    yesterday = book.salt(clock.now - timedelta(days=1))
     assert yesterday != today
     assert book.salt() == today
     book._until = 0.0
     assert book.salt() == today
+    clock.now = midnight - timedelta(milliseconds=1)  # the cached day's last moment
+    assert book.salt() == today
+    clock.now = midnight  # the next UTC day: a new salt, cached until the next midnight
+    tomorrow = book.salt()
+    assert tomorrow != today and tomorrow == book.salt(midnight)
+    assert book._until == (midnight + timedelta(days=1)).timestamp()
 
 
 def test_client_ip_trusts_only_the_configured_hops() -> None:
