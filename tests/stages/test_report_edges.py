@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -977,10 +977,11 @@ def test_persons_csv_holds_every_person_page_by_page(
 
 
 def test_preview_days_are_the_reports_calendar_days(
-    client: FlaskClient, site: Site, auth: dict
+    client: FlaskClient, site: Site, auth: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`days=1` is today in the site's time zone, as a report's "last 1 day" is, not the
-    last 24 hours: an event just before local midnight belongs to yesterday."""
+    last 24 hours: an event just before local midnight belongs to yesterday. "Today" is
+    pinned, as a real Auckland midnight between two reads of the clock would race."""
     from zoneinfo import ZoneInfo
 
     site.timezone = "Pacific/Auckland"
@@ -988,7 +989,10 @@ def test_preview_days_are_the_reports_calendar_days(
 
     db.session.commit()
     tz = ZoneInfo(site.timezone)
-    midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = date(2026, 4, 20)
+    monkeypatch.setattr("tracker.reports.query.today_in", lambda zone: today)
+    monkeypatch.setattr("tracker.reports.explore.today_in", lambda zone: today)
+    midnight = datetime.combine(today, time(0), tz)
     events = [
         {**ev(site, "yesterday", "pageview", M), "ts": midnight - M},
         {**ev(site, "today", "pageview", M), "ts": midnight + M},
