@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
+import pytest
 from flask.testing import FlaskClient
 
 from tests.stages.conftest import load
@@ -288,12 +290,18 @@ def test_every_period_equals_its_own_report_in_every_mode(store: Store) -> None:
     assert compared > 100  # the periods are not empty
 
 
-def test_a_period_under_way_is_marked(store: Store) -> None:
-    """The week (or month) holding today is not complete: its counts are so far only."""
-    from tracker.reports.query import today_in
-
+def test_a_period_under_way_is_marked(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The week (or month) holding today is not complete: its counts are so far only. The
+    clock is pinned, 15 days after Auckland's clocks went back: read live, "30 days after a
+    local midnight" and "the same time 30 days later" differ by an hour across such a change,
+    and the test raced that hour every day for a month."""
     site = SimpleNamespace(key=f"tw{uuid.uuid4().hex[:10]}", timezone="Pacific/Auckland")
-    today = today_in(site.timezone)
+    zone = ZoneInfo(site.timezone)
+    now = datetime(2026, 4, 20, 10, 0, tzinfo=zone)
+    today = now.date()
+    monkeypatch.setattr("tracker.reports.query.today_in", lambda tz: today)
+    monkeypatch.setattr("tracker.reports.trends.today_in", lambda tz: today)
+    monkeypatch.setattr("tracker.reports.trends.time", SimpleNamespace(time=now.timestamp))
     query = parse_report_query(
         {"from": (today - timedelta(days=40)).isoformat(), "to": today.isoformat()},
         site,  # type: ignore[arg-type]
@@ -302,10 +310,13 @@ def test_a_period_under_way_is_marked(store: Store) -> None:
         periods = funnel_trends(store, site, template_definition(), query, interval)["periods"]  # type: ignore[arg-type]
         assert [p["complete"] for p in periods] == [True] * (len(periods) - 1) + [False]
         assert date.fromisoformat(periods[-1]["start"]) <= today
-    # Settled: the 30-day window after the period's end has passed, so no attempt that
-    # started in it can still reach a later stage.
+    # Settled: the 30-day window after the period's end (local midnight) has passed, so no
+    # attempt that started in it can still reach a later stage.
     days = funnel_trends(store, site, template_definition(), query, "day")["periods"]  # type: ignore[arg-type]
     settled = [p["settled"] for p in days]
-    ends = [date.fromisoformat(p["end"]) + timedelta(days=1) for p in days]
-    assert settled == [end + timedelta(days=30) <= today for end in ends]
+    ends = [
+        datetime.combine(date.fromisoformat(p["end"]) + timedelta(days=1), time(0), zone)
+        for p in days
+    ]
+    assert settled == [end.astimezone(UTC) + timedelta(days=30) <= now for end in ends]
     assert True in settled and False in settled
