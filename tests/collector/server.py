@@ -12,10 +12,13 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -42,6 +45,20 @@ def funnel(args: list[str], env: dict[str, str]) -> str:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def poll(check: Callable[[], T], what: str, timeout: float = 90) -> T:
+    """Call `check` until it returns something truthy, and return that: synchronisation on
+    the condition itself, not on a sleep. The deadline is generous, only so that a condition
+    that never comes fails the test instead of hanging it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout} s waiting for {what}")
+        time.sleep(0.1)
 
 
 class Server:

@@ -4,13 +4,12 @@ separate server uses the documented PAUSE_WRITES flag file."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.collector.server import Load, Server, funnel, rows_mentioning, stored_counts
+from tests.collector.server import Load, Server, funnel, poll, rows_mentioning, stored_counts
 from tracker.writer import PAUSE_FLAG
 
 pytestmark = pytest.mark.slow
@@ -49,15 +48,16 @@ def test_kill9_mid_stream_loses_and_duplicates_nothing(data_dir: Path) -> None:
     server.start()
     try:
         with load(server) as client:
-            time.sleep(2.0)
+            poll(lambda: len(client.acked) >= 100, "a stream of acknowledged events")
             acked_before_kill = len(client.acked)
             server.kill9()
-            time.sleep(0.5)
+            acked_while_down = len(client.acked)  # the serving processes are gone
+            poll(lambda: client.errors > 0, "the client to meet the dead server")
             server.start()
-            time.sleep(1.5)
+            poll(lambda: len(client.acked) > acked_while_down, "acknowledgements after restart")
         assert acked_before_kill > 0 and client.errors > 0
         assert set(client.statuses) == {202}
-        assert len(client.acked) > acked_before_kill
+        assert len(client.acked) > acked_while_down
         server.wait_drained()
     finally:
         server.stop()
@@ -81,13 +81,18 @@ def test_outage_flag_keeps_sending_then_drains(data_dir: Path) -> None:
     flag = data_dir / "spool" / PAUSE_FLAG
     try:
         with load(server, threads=2) as client:
-            time.sleep(0.5)
+            poll(lambda: client.acked, "acknowledged events")
             flag.touch()
-            time.sleep(2.5)
-            ready = requests.get(f"{server.url}/readyz", timeout=5)
-            assert ready.status_code == 503 and "spool" in ready.json()["reason"]
+
+            def not_ready() -> dict | None:  # the 503's body (a Response is falsy on a 503)
+                answer = requests.get(f"{server.url}/readyz", timeout=5)
+                return answer.json() if answer.status_code == 503 else None
+
+            ready = poll(not_ready, "/readyz to report the outage")
+            assert "spool" in ready["reason"]
             flag.unlink()
-            time.sleep(0.5)
+            acked_in_outage = len(client.acked)
+            poll(lambda: len(client.acked) > acked_in_outage, "acknowledgements after it")
         server.wait_drained()
         assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 200
     finally:

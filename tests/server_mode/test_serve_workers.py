@@ -14,7 +14,7 @@ import clickhouse_connect
 import pytest
 import requests
 
-from tests.collector.server import Load, Server, funnel
+from tests.collector.server import Load, Server, funnel, poll
 from tests.server_mode.conftest import ClickHouseServer
 
 pytestmark = pytest.mark.slow
@@ -69,24 +69,33 @@ def test_workers_keep_every_event_through_outages(
         with Load(
             server.url, SITE, batch=5, headers=headers, new_connections=True, visitors=True
         ) as loader:
-            time.sleep(1.5)
+            poll(lambda: loader.acked, "acknowledged events")
             clickhouse.stop()  # the ClickHouse server goes away; collection goes on
-            time.sleep(2.0)
-            ready = requests.get(f"{server.url}/readyz", timeout=10)
-            assert ready.status_code == 503 and "clickhouse" in ready.json()["reason"]
+
+            def not_ready() -> dict | None:  # the 503's body (a Response is falsy on a 503)
+                answer = requests.get(f"{server.url}/readyz", timeout=10)
+                return answer.json() if answer.status_code == 503 else None
+
+            ready = poll(not_ready, "/readyz to report the outage")
+            assert "clickhouse" in ready["reason"]
             report = requests.get(report_url, headers=auth, timeout=30)
             assert report.status_code == 503, report.text
             assert report.json()["error"] == "clickhouse_unavailable"
             assert int(report.headers["Retry-After"]) > 0
-            waiting = spool_slots(server.env)
-            # Both workers took events, and each holds its own in its own slot.
-            assert len([n for n in waiting.values() if n > 0]) >= 2, waiting
+
+            def both_waiting() -> dict[str, int] | None:
+                waiting = spool_slots(server.env)
+                return waiting if len([n for n in waiting.values() if n > 0]) >= 2 else None
+
+            # Both workers take events, and each holds its own in its own slot.
+            poll(both_waiting, "events waiting in both workers' spool slots")
             acked_in_outage = len(loader.acked)
             server.kill9()  # and every serving process dies without cleanup
+            acked_while_down = len(loader.acked)
             clickhouse.start()
             server.start()
-            time.sleep(1.5)
-        assert len(loader.acked) > acked_in_outage > 0
+            poll(lambda: len(loader.acked) > acked_while_down, "acknowledgements after restart")
+        assert len(loader.acked) > acked_while_down >= acked_in_outage > 0
         assert set(loader.statuses) == {202}, loader.statuses
         deadline = time.monotonic() + 60
         while any(spool_slots(server.env).values()) and time.monotonic() < deadline:
