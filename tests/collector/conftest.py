@@ -29,6 +29,7 @@ def post(
     origin: str | None = "https://example.test",
     ip: str | None = None,
     headers: dict[str, str] | None = None,
+    query: str = "",
 ) -> Any:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     hdrs = {"User-Agent": ua, "Content-Type": content_type}
@@ -40,7 +41,7 @@ def post(
     if ip:
         hdrs["X-Forwarded-For"] = ip
     hdrs.update(headers or {})
-    return client.post("/api/collect", data=data, headers=hdrs)
+    return client.post("/api/collect" + query, data=data, headers=hdrs)
 
 
 def event(**fields: Any) -> dict[str, Any]:

@@ -56,20 +56,24 @@ event_like = st.dictionaries(
 
 
 def run_decoder(raw: bytes, encoding: str = "") -> None:
-    try:
-        data = decode.decompress(raw, encoding)
-        site, events = decode.split_collect_body(decode.parse_json(data))
-    except RequestError as exc:
-        assert 400 <= exc.status < 500
-        return
-    for mode in ("collect", "import"):
-        ctx = Context(site=site, ip="203.0.113.1", user_agent=CHROME, headers={},
-                      now_ms=now_ms(), salt=b"s", mode=mode)  # fmt: skip
+    # As /api/collect parses (plain and ?tidy, t.js's) and as the import does.
+    for mode, tidy in (("collect", False), ("collect", True), ("import", False)):
+        try:
+            data = decode.decompress(raw, encoding)
+            site, events = decode.split_collect_body(decode.parse_json(data, repair=tidy))
+        except RequestError as exc:
+            assert 400 <= exc.status < 500
+            continue
+        ctx = Context(site=site, ip="203.0.113.1", user_agent=CHROME, now_ms=now_ms(),
+                      headers={"Accept-Language": "de-DE,de;q=0.9"}, salt=b"s", mode=mode,
+                      tidy=tidy)  # fmt: skip
         result = PIPELINE.run(events, ctx)
         assert result.accepted + sum(result.dropped.values()) == len(events)
         for line in result.lines:
             row = json.loads(line)  # every spooled line is valid JSON ClickHouse can parse
             assert row["site_id"] == site and "_ip" not in row
+        if tidy:  # a detail never costs the event: only its core fields can
+            assert not {"invalid_props", "too_many_props", "invalid_encoding"} & set(result.dropped)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -95,9 +99,10 @@ def test_arbitrary_events_are_kept_or_dropped_with_a_reason(
 @given(st.lists(event_like, max_size=5))
 def test_collect_endpoint_fuzz_gives_no_5xx(fuzz_app: Flask, events: list[dict[str, Any]]) -> None:
     key = fuzz_app.config["FUZZ_SITE"]
-    resp = post(fuzz_app.test_client(), {"site": key, "events": events})
-    assert resp.status_code < 500, resp.data[:300]
-    assert resp.status_code in (202, 400)
+    for query in ("", "?tidy"):
+        resp = post(fuzz_app.test_client(), {"site": key, "events": events}, query=query)
+        assert resp.status_code < 500, resp.data[:300]
+        assert resp.status_code in (202, 400)
 
 
 @pytest.fixture

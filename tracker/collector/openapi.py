@@ -46,7 +46,12 @@ EVENT: dict[str, Any] = {
         "element": {
             "type": "object",
             "properties": {
-                k: {"type": "string"} for k in ("tag", "text", "href", "id", "selector")
+                **{k: {"type": "string"} for k in ("tag", "text", "href", "id", "selector")},
+                "class": {
+                    "type": "string",
+                    "description": "The class attribute; with ?tidy, a missing selector is "
+                    "built from it (#id, else the tag and the first two classes).",
+                },
             },
         },
         "props": {
@@ -108,6 +113,21 @@ IMPORT_EVENT = {
 }
 
 
+TIDY = (
+    "Present (t.js posts to /api/collect?tidy): a detail the collector cannot store is left "
+    "out or cut instead of dropping the event. Prop entries that are not a string, finite "
+    f"number or bool, with keys over {L.MAX_PROP_KEY_CHARS} characters or past the "
+    f"{L.MAX_PROPS}th are left out, strings cut to {L.MAX_PROP_VALUE_CHARS}; props that are "
+    "not an object are none. value may be a numeric string ('49.90'); another value is "
+    f"left out. A visitor, session or user id over {L.MAX_ID_CHARS} characters or not text is "
+    "left out. referrer, title, language and element fields of any length are cut to their "
+    "caps; ones that are not text are left out, as is an element that is not an object. "
+    "Unpaired surrogates become U+FFFD. Derived when absent: element.selector (from id, tag "
+    "and class), outbound (element.href on another host than url), language (the first of "
+    "Accept-Language). The other fields are checked as without it."
+)
+
+
 def spec() -> dict[str, Any]:
     drop_list = ", ".join(f"`{k}` ({v})" for k, v in DROP_REASONS.items())
     collect_body = {"oneOf": [{"$ref": "#/components/schemas/Batch"}, SINGLE]}
@@ -131,11 +151,19 @@ def spec() -> dict[str, Any]:
                     ),
                     "parameters": [
                         {
+                            "name": "tidy",
+                            "in": "query",
+                            "required": False,
+                            "allowEmptyValue": True,
+                            "description": TIDY,
+                            "schema": {"type": "string"},
+                        },
+                        {
                             "name": "Content-Encoding",
                             "in": "header",
                             "required": False,
                             "schema": {"type": "string", "enum": ["gzip", "deflate", "identity"]},
-                        }
+                        },
                     ],
                     "requestBody": {
                         "required": True,

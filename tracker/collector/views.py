@@ -8,6 +8,7 @@ import hashlib
 import logging
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import parse_qs
 
 import orjson
 from flask import Blueprint, Response, current_app, request
@@ -83,6 +84,14 @@ class EnvironRequest:
         self.content_length = get_content_length(environ)
         self.stream = get_input_stream(environ)
         self.remote_addr: str | None = environ.get("REMOTE_ADDR")
+        self.query = environ.get("QUERY_STRING", "")
+
+
+def _tidy(req: Request | EnvironRequest) -> bool:
+    """POST /api/collect?tidy: t.js's requests, whose events the collector tidies (see
+    tracker.ingest.validate) instead of dropping them for a detail."""
+    query = req.query if isinstance(req, EnvironRequest) else req.query_string.decode("latin-1")
+    return bool(query) and "tidy" in parse_qs(query, keep_blank_values=True)
 
 
 def collect_answer(
@@ -133,7 +142,8 @@ def _collect(
         )
     raw = decode.read_body(req.stream, req.content_length)
     data = decode.decompress(raw, req.headers.get("Content-Encoding", ""))
-    site_key, events = decode.split_collect_body(decode.parse_json(data))
+    tidy = _tidy(req)
+    site_key, events = decode.split_collect_body(decode.parse_json(data, repair=tidy))
     site = state.sites.get(site_key)
     if site is None:
         raise RequestError(403, "unknown_site", f"no site with key {site_key[:64]!r}")
@@ -159,6 +169,7 @@ def _collect(
         headers=req.headers,  # type: ignore[arg-type]
         now_ms=now_ms(),
         salt=state.salts.salt(),
+        tidy=tidy,
     )
     result = state.pipeline.run(events, ctx)
     for reason, count in result.dropped.items():

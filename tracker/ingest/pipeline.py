@@ -40,11 +40,23 @@ class Context:
     now_ms: int
     salt: bytes
     mode: str = "collect"  # collect | import | link
+    tidy: bool = False  # t.js's requests (POST /api/collect?tidy): see validate
     _geo: Geo | None = field(default=None, repr=False)
+    _language: str | None = field(default=None, repr=False)
 
     @property
     def keep_ts(self) -> bool:
         return self.mode == "import"
+
+    @property
+    def language(self) -> str:
+        """The first language of the request's Accept-Language ("de-DE,de;q=0.9" ->
+        "de-DE"): what navigator.language says, which t.js leaves to the header."""
+        if self._language is None:
+            header = self.headers.get("Accept-Language") or ""
+            first = header.split(",", 1)[0].split(";", 1)[0].strip()
+            self._language = "" if first == "*" else first[: L.MAX_LANGUAGE_CHARS]
+        return self._language
 
 
 @dataclass
@@ -119,7 +131,9 @@ class Pipeline:
     # -- steps -------------------------------------------------------------------------------
 
     def validate(self, raw: Any, ctx: Context) -> dict[str, Any]:
-        event = validate_event(raw, ctx.now_ms, keep_ts=ctx.keep_ts)
+        event = validate_event(raw, ctx.now_ms, keep_ts=ctx.keep_ts, tidy=ctx.tidy)
+        if ctx.tidy and "language" not in event and ctx.language:
+            event["language"] = ctx.language
         event["_ua"] = ctx.user_agent
         event["_ip"] = ctx.ip
         if ctx.mode == "import":
