@@ -1,8 +1,11 @@
 // The snippet: reads the embed tag, captures pageviews (single-page apps too), clicks and API
 // calls, batches them to the collector and replays calls queued by the stub. Everything runs
 // inside `safe`, so nothing ever throws into the host page.
-import { describe } from './element.js'
-import { clean, cut, number, userId } from './fields.js'
+//
+// It sends what the page gives it: the collector takes t.js's requests as POST
+// /api/collect?tidy and cleans there what would cost bytes to clean here (prop entries it
+// cannot store, value strings such as '49.90', text of any length, half surrogate pairs, an
+// unusable stored user id); it also derives the selector, the outbound flag and the language.
 import { uuid } from './ids.js'
 import { kv } from './storage.js'
 
@@ -15,30 +18,20 @@ var safe =
   (...a) => {
     try {
       return f(...a)
-    } catch (e) {}
+    } catch {}
   }
-
-// JSON that the page's own toJSON methods cannot change (Prototype.js gives arrays one that
-// returns a string, so {events: [...]} became {events: "..."}): arrays are joined here. Every
-// string is made well-formed, since the collector refuses a lone surrogate (in a title, say).
-var json = (v) => JSON.stringify(v, (k, x) => x?.toWellFormed?.() ?? x)
-var list = (a) => '[' + a.map(json).join() + ']'
+var json = JSON.stringify
+// Hands the calls queued by a stub to the running copy's API (w.__funnel).
+var replay = (q = w.funnel?.q) => ((w.funnel = w.__funnel), q?.map((a) => w.funnel(...a)))
 
 safe(() => {
   // t.js included twice: the first copy tracks; a later one only hands it the calls queued
   // since (a stub defined again) and stops, so nothing is counted twice.
-  var first = w.__funnel
-  if (first) {
-    var later = w.funnel?.q
-    w.funnel = first
-    return later?.map((a) => first(...a))
-  }
+  if (w.__funnel) return replay()
   var script = d.currentScript
   var data = script.dataset
   var on = (k) => data[k] != 'false'
-  var spa = on('spa')
-  var cookieless = data.cookieless != null
-  var hash = data.hash != null
+  var cookieless = 'cookieless' in data
   var host = loc.hostname
   var domains = data.domains
   var off =
@@ -49,96 +42,87 @@ safe(() => {
     !host ||
     // Local development (localhost and *.localhost, 127.x, IPv6 literals such as [::1]) and
     // automated browsers, unless data-allow-local.
-    (data.allowLocal == null && (n.webdriver || /^(127\.|\[)|(^|\.)localhost$/.test(host))) ||
+    (!('allowLocal' in data) && (n.webdriver || /^(127\.|\[)|(^|\.)localhost$/.test(host))) ||
     // data-domains="shop.example.com, example.org": only those hosts and their subdomains.
     (domains && !domains.split(/[\s,]+/).some((h) => ('.' + host).endsWith('.' + h)))
   // data-api: the collector's origin ("https://stats.example.com"; a full URL ending in
   // /api/collect works too). By default, the origin the script was loaded from.
-  var api = new URL('/api/collect', data.api || script.src)
-  // A stored id an earlier version let through (an object, too long) is not used.
-  var user = userId(kv('user'))
+  var api = new URL('/api/collect?tidy', data.api || script.src)
+  var user = kv('user')
+  // The unsent events, each as its JSON text (written once, when it happens, so nothing the
+  // page patches later, such as Array.prototype.toJSON, can change it; an event whose props
+  // cannot be written at all is not recorded). "ts" comes first, so sorting the texts sorts
+  // them by time (events of the same millisecond in no particular order).
   var q = []
-  var timer
   var hold = 0
   var cur
   var ref = d.referrer
   // The URL a pageview counts under: the whole URL with its query (utm_*, mtm_*, pk_*, click
   // ids), without the fragment unless the site routes by hash (data-hash).
-  var page = () => loc.href.replace(hash ? '' : /#.*/, '')
-
+  var page = () => loc.href.replace('hash' in data ? '' : /#.*/, '')
   // The unsent events, the newest 100 in the order they happened (in memory too, so nothing
   // grows without limit), wait in localStorage for a later page: not with data-cookieless,
   // nor in cookies (where localStorage is blocked they stay in memory, for this page).
-  var save = () => (q.sort((a, b) => a.ts - b.ts).splice(0, q.length - 100), cookieless || kv('queue', list(q), 1))
-  // One request of at most 10 events (the collector takes 100, a keepalive body 64 KB) as a
+  var save = () => ((q = q.sort().slice(-100)), cookieless || kv('queue', '[' + q + ']', 1))
+  // Requests of at most 10 events (the collector takes 100, a keepalive body 64 KB) as a
   // text/plain JSON body, a CORS "simple" request without preflight: fetch with keepalive, so
   // it outlives the page, and whose answer is seen; as the page goes away (pagehide), no
   // answer can be, and sendBeacon sends it. A send that fails (network error, 5xx, 429, a
   // beacon refused) puts its events back, kept like offline ones: sent again with their ids
   // (a repeated id counts once) by the first flush a minute later, or by the next page.
-  var send = (events, ev, body = '{"site":' + json(data.site) + ',"events":' + list(events) + '}') => {
-    var fail = () => {
-      hold = Date.now() + 6e4
-      q.unshift(...events)
-      save()
-    }
-    ev?.type == 'pagehide'
-      ? n.sendBeacon(api, body) || fail()
-      : // keepalive requests share a 64 KB quota: a bigger body goes as an ordinary request.
-        fetch(api, { method: 'POST', body, keepalive: body.length < 2e4 }).then(
-          (r) => (r.status < 500 && r.status != 429) || fail(),
-          fail
-        )
-  }
+  // (Each flush saves, which keeps the newest 100 of what could not leave.)
   var flush = safe((ev) => {
-    timer = 0
     view()
     if (q[0]) {
-      while (n.onLine && hold < Date.now() && q[0]) send(q.splice(0, 10), ev)
+      while (n.onLine && hold < Date.now() && q[0])
+        ((events, body = '{"site":' + json(data.site) + ',"events":[' + events + ']}', fail = () => ((hold = Date.now() + 6e4), q.push(...events), save())) =>
+          ev?.type == 'pagehide'
+            ? n.sendBeacon(api, body) || fail()
+            : // keepalive requests share a 64 KB quota: a bigger body goes as an ordinary request.
+              fetch(api, { method: 'POST', body, keepalive: body.length < 2e4 }).then((r) => (r.status < 500 && r.status != 429) || fail(), fail))(
+          q.splice(0, 10)
+        )
       save()
     }
   })
-  // Batches leave at 10 events, 1 s after the first queued one, and when the page hides.
-  // (Each flush saves, which keeps the newest 100 of what could not leave.)
-  var push = (e) => {
-    q.push(e)
-    q[9] ? flush() : (timer = timer || setTimeout(flush, 1e3))
-  }
   var may = () => !off && kv('optout') != 1
 
-  var track = (type, extra) => {
+  // Batches leave at 10 events, and within a second of each event.
+  var track = (
+    type,
+    extra,
+    now = Date.now(),
+    // Visitor: one year since last seen; session: 30 minutes without activity.
+    // Stored as "id.lastUsedMs"; a new id once ttl ms passed without use.
+    id = (k, ttl, [v, used] = (kv(k) || '').split('.')) => (kv(k, (v = now - used < ttl ? v : uuid()) + '.' + now), v)
+  ) => {
     // A route change not yet seen by the poll gets its pageview before this event (every
     // event but a pageview carries extra fields).
     extra && view()
-    var now = Date.now()
-    // Visitor: one year since last seen; session: 30 minutes without activity.
-    // Stored as "id.lastUsedMs"; a new id once ttl ms passed without use.
-    var id = (k, ttl, [v, used] = (kv(k) || '').split('.')) => (kv(k, (v = now - used < ttl ? v : uuid()) + '.' + now), v)
     may() &&
-      push({
-        id: uuid(),
-        type,
-        ts: now,
-        // Cut to what the collector reads: it stores 2,048 characters of a URL, but takes the
-        // campaign parameters and click id from up to 16,384; titles are kept to 1,000.
-        url: cut(page(), 16384),
-        referrer: cut(ref, 2048),
-        title: cut(d.title, 1000),
-        screen_width: screen.width,
-        language: n.language,
-        user,
-        ...(cookieless || { visitor: id('visitor', 31536e6), session: id('session', 18e5) }),
-        ...extra,
-      })
+      (q.push(
+        json({
+          ts: now,
+          id: uuid(),
+          type,
+          url: page(),
+          referrer: ref,
+          title: d.title,
+          screen_width: screen.width,
+          user,
+          ...(cookieless || { visitor: id('visitor', 31536e6), session: id('session', 18e5) }),
+          ...extra,
+        })
+      ),
+      q[9] ? flush() : setTimeout(flush, 1e3))
   }
 
   // A URL counts once until another one was counted, so routers pushing or replacing the same
   // URL add nothing. The first view's referrer is the document's, each later route's the URL
   // it came from. view(1) is a manual funnel('pageview'): it counts even the same URL again,
   // and is the only way to count a new URL with data-spa="false".
-  var view = (force) => {
-    var u = page()
-    if (force || (spa && u != cur)) {
+  var view = (force, u = page()) => {
+    if (force || (on('spa') && u != cur)) {
       u != cur && ((ref = cur || ref), (cur = u))
       track('pageview')
     }
@@ -151,11 +135,13 @@ safe(() => {
   }
 
   var commands = {
-    event: (name, props, opts) => track('event', { name, props: clean(props), value: number(opts?.value) }),
+    event: (name, props, opts) => track('event', { name, props, value: opts?.value }),
     pageview: () => view(1),
+    // A user id is a string (trimmed, not empty) or a finite number, of at most 128
+    // characters; anything else is no id.
     identify: (id) => {
-      id = userId(id)
-      if (id && id != user) {
+      id = id?.trim?.() ?? (Number.isFinite(id) && '' + id)
+      if (id && id != user && ![...id][128]) {
         user = id
         cookieless || kv('user', user)
         track('event', { name: 'identify' })
@@ -171,15 +157,14 @@ safe(() => {
     },
     optin: () => kv('optout', 0),
   }
-  var queued = w.funnel?.q
 
   // Events an earlier page could not send (offline, or refused by a failing collector) join
   // the queue as they are: pushing them one by one would send a batch of 10 before this page's
   // pageview was counted, and that send's URL check would count it a second time. A stored
-  // value that is not such a list is dropped.
+  // value that is not a list is dropped (and entries that are not events, by the collector).
   try {
-    cookieless || (may() && (q = JSON.parse(kv('queue', null, 1)).filter((e) => e?.id)))
-  } catch (e) {}
+    cookieless || (may() && (q = JSON.parse(kv('queue', null, 1)).map(json)))
+  } catch {}
   view(1)
   // Single-page apps: any change of URL (pushState, replaceState, popstate, and the fragment
   // with data-hash) is seen within 300 ms, before the next event and before each send; by
@@ -190,19 +175,46 @@ safe(() => {
   // An element tagged data-funnel-event="name" sends that event; links, buttons and submit
   // inputs send a click unless data-auto-clicks="false". They are looked for along the
   // event's composed path, which reaches into open shadow roots (ev.target is the shadow
-  // host there). A middle click, which opens a link in a new tab, fires auxclick instead of
-  // click: it counts on links.
-  var click = safe((ev, aux, path = ev.composedPath(), find = (s) => path.find((el) => el.matches?.(s))) => {
+  // host there). A middle click, which opens a link in a new tab, fires auxclick (button 1)
+  // instead of click (button 0): it counts on links.
+  var click = safe((ev, path = ev.composedPath(), find = (s) => path.find((el) => el.matches?.(s))) => {
     var el = find('[data-funnel-event]') || (on('autoClicks') && find('a,button,[role=button],[type=submit]'))
-    var name = el?.getAttribute('data-funnel-event') || void 0
-    el && (!aux || (ev.button == 1 && find('a[href]'))) && track(name ? 'event' : 'click', { name, ...describe(el, loc.host) })
+    // Attributes are read with getAttribute, not as properties: a <form> exposes its controls
+    // as properties, so form.id is the <input name=id> inside it.
+    var a = (k) => el.getAttribute(k)
+    var name = a('data-funnel-event')
+    var tag = el.localName
+    var props = {}
+    // data-funnel-prop-KEY="value" becomes props.KEY.
+    for (var { name: k, value } of el.attributes) k.startsWith('data-funnel-prop-') && (props[k.slice(17)] = value)
+    ;(!ev.button || (ev.button == 1 && find('a[href]'))) &&
+      track(name ? 'event' : 'click', {
+        name,
+        props,
+        // The collector builds the CSS selector from tag, id and class, and flags a link to
+        // another host as outbound.
+        element: {
+          tag,
+          // The text is never what was typed: of the form controls only submit, button and
+          // reset inputs have one, their label (the value); a button's text is its visible
+          // text, not its value. Whitespace collapsed, trimmed, at most 100 characters (a cut
+          // inside an emoji leaves half a surrogate pair: the collector makes it U+FFFD).
+          text: (tag == 'input' ? (/^(submit|button|reset)$/.test(el.type) ? el.value : '') : /^(select|textarea)$/.test(tag) ? '' : el.textContent)
+            .replace(/\s+/g, ' ')
+            .trim()
+            .slice(0, 100),
+          // Links only (a, area): an SVG link's href is an object, a form's a control named href.
+          href: el.href?.trim && el.href,
+          id: a('id'),
+          class: a('class'),
+        },
+      })
   })
-  d.addEventListener('click', click, true)
-  d.addEventListener('auxclick', (ev) => click(ev, 1), true)
+  ;['click', 'auxclick'].map((k) => d.addEventListener(k, click, 1))
   // visibilitychange bubbles from the document to the window.
   w.addEventListener('visibilitychange', flush)
   w.addEventListener('pagehide', flush)
 
-  w.__funnel = w.funnel = safe((k, ...a) => commands[k](...a))
-  queued?.map((a) => w.funnel(...a))
+  w.__funnel = safe((k, ...a) => commands[k](...a))
+  replay()
 })()
