@@ -54,33 +54,33 @@ safe(() => {
   // cannot be written at all is not recorded). "ts" comes first, so sorting the texts sorts
   // them by time (events of the same millisecond in no particular order).
   var q = []
-  var hold = 0
   var cur
   var ref = d.referrer
   // The URL a pageview counts under: the whole URL with its query (utm_*, mtm_*, pk_*, click
   // ids), without the fragment unless the site routes by hash (data-hash).
   var page = () => loc.href.replace('hash' in data ? '' : /#.*/, '')
-  // The unsent events, the newest 100 in the order they happened (in memory too, so nothing
-  // grows without limit), wait in localStorage for a later page: not with data-cookieless,
-  // nor in cookies (where localStorage is blocked they stay in memory, for this page).
-  var save = () => ((q = q.sort().slice(-100)), cookieless || kv('queue', '[' + q + ']', 1))
-  // Requests of at most 10 events (the collector takes 100, a keepalive body 64 KB) as a
-  // text/plain JSON body, a CORS "simple" request without preflight: fetch with keepalive, so
-  // it outlives the page, and whose answer is seen; as the page goes away (pagehide), no
-  // answer can be, and sendBeacon sends it. A send that fails (network error, 5xx, 429, a
-  // beacon refused) puts its events back, kept like offline ones: sent again with their ids
-  // (a repeated id counts once) by the first flush a minute later, or by the next page.
-  // (Each flush saves, which keeps the newest 100 of what could not leave.)
-  var flush = safe((ev) => {
+  // Events that could not leave (offline), the newest 100 in the order they happened (in
+  // memory too, so nothing grows without limit), wait in localStorage for a later page: not
+  // with data-cookieless, nor in cookies (where localStorage is blocked they stay in memory,
+  // for this page).
+  var save = () => ((q = q.slice(-100)), cookieless || kv('queue', '[' + q + ']', 1))
+  // Requests of at most 10 events (the collector takes 100, a beacon's quota is 64 KB) as a
+  // text/plain JSON body, a CORS "simple" request without preflight. sendBeacon outlives the
+  // page and never reports a failing collector into the page's console; fetch with keepalive
+  // carries what the beacon refuses (its quota spent). A send is not retried by the page:
+  // each event carries its id, and offline events wait for the next page (see save).
+  var flush = safe(() => {
     view()
     if (q[0]) {
-      while (n.onLine && hold < Date.now() && q[0])
-        ((events, body = '{"site":' + json(data.site) + ',"events":[' + events + ']}', fail = () => ((hold = Date.now() + 6e4), q.push(...events), save())) =>
-          ev?.type == 'pagehide'
-            ? n.sendBeacon(api, body) || fail()
-            : // keepalive requests share a 64 KB quota: a bigger body goes as an ordinary request.
-              fetch(api, { method: 'POST', body, keepalive: body.length < 2e4 }).then((r) => (r.status < 500 && r.status != 429) || fail(), fail))(
-          q.splice(0, 10)
+      while (n.onLine && q[0])
+        ((body, init = { method: 'POST', body, keepalive: 1, activateAfter: 0 }) => {
+          try {
+            fetchLater(api, init)
+          } catch {
+            n.sendBeacon(api, body) || fetch(api, init).catch(save)
+          }
+        })(
+          '{"site":' + json(data.site) + ',"events":[' + q.splice(0, 10) + ']}'
         )
       save()
     }
@@ -128,37 +128,28 @@ safe(() => {
     }
   }
 
-  // A new visitor and session without a user: what follows is no one known so far.
-  var forget = () => {
-    user = void 0
-    cookieless || ['user', 'visitor', 'session'].map((k) => kv(k, ''))
-  }
-
   var commands = {
     event: (name, props, opts) => track('event', { name, props, value: opts?.value }),
     pageview: () => view(1),
     // A user id is a string (trimmed, not empty) or a finite number, of at most 128
     // characters; anything else is no id.
     identify: (id) => {
-      id = id?.trim?.() ?? (Number.isFinite(id) && '' + id)
-      if (id && id != user && ![...id][128]) {
+      if ((id = id?.trim ? id.trim() : id?.toFixed && '' + id) && id != user) {
         user = id
         cookieless || kv('user', user)
         track('event', { name: 'identify' })
       }
     },
-    reset: forget,
-    // Opting out also forgets who this was: the ids and the events waiting to be sent.
+    // Opting out also drops the events waiting to be sent.
     optout: () => {
       kv('optout', 1)
-      forget()
-      q.length = 0
+      q = []
       save()
     },
     optin: () => kv('optout', 0),
   }
 
-  // Events an earlier page could not send (offline, or refused by a failing collector) join
+  // Events an earlier page could not send (offline) join
   // the queue as they are: pushing them one by one would send a batch of 10 before this page's
   // pageview was counted, and that send's URL check would count it a second time. A stored
   // value that is not a list is dropped (and entries that are not events, by the collector).
@@ -177,7 +168,7 @@ safe(() => {
   // event's composed path, which reaches into open shadow roots (ev.target is the shadow
   // host there). A middle click, which opens a link in a new tab, fires auxclick (button 1)
   // instead of click (button 0): it counts on links.
-  var click = safe((ev, path = ev.composedPath(), find = (s) => path.find((el) => el.matches?.(s))) => {
+  var click = safe((ev, find = (s) => ev.target.closest(s)) => {
     var el = find('[data-funnel-event]') || (on('autoClicks') && find('a,button,[role=button],[type=submit]'))
     // Attributes are read with getAttribute, not as properties: a <form> exposes its controls
     // as properties, so form.id is the <input name=id> inside it.
@@ -187,8 +178,7 @@ safe(() => {
     var props = {}
     // data-funnel-prop-KEY="value" becomes props.KEY.
     for (var { name: k, value } of el.attributes) k.startsWith('data-funnel-prop-') && (props[k.slice(17)] = value)
-    ;(!ev.button || (ev.button == 1 && find('a[href]'))) &&
-      track(name ? 'event' : 'click', {
+    track(name ? 'event' : 'click', {
         name,
         props,
         // The collector builds the CSS selector from tag, id and class, and flags a link to
@@ -199,10 +189,8 @@ safe(() => {
           // reset inputs have one, their label (the value); a button's text is its visible
           // text, not its value. Whitespace collapsed, trimmed, at most 100 characters (a cut
           // inside an emoji leaves half a surrogate pair: the collector makes it U+FFFD).
-          text: (tag == 'input' ? (/^(submit|button|reset)$/.test(el.type) ? el.value : '') : /^(select|textarea)$/.test(tag) ? '' : el.textContent)
-            .replace(/\s+/g, ' ')
-            .trim()
-            .slice(0, 100),
+          text: ('labels' in el && tag != 'button' ? (/^(su|bu|re)/.test(el.type) ? el.value : '') : el.textContent)
+            .slice(0, 200),
           // Links only (a, area): an SVG link's href is an object, a form's a control named href.
           href: el.href?.trim && el.href,
           id: a('id'),
@@ -210,7 +198,7 @@ safe(() => {
         },
       })
   })
-  ;['click', 'auxclick'].map((k) => d.addEventListener(k, click, 1))
+  d.addEventListener('click', click, 1)
   // visibilitychange bubbles from the document to the window.
   w.addEventListener('visibilitychange', flush)
   w.addEventListener('pagehide', flush)

@@ -11,8 +11,8 @@ export var kv = (key, value, local) => {
       return local
         ? 0
         : value == null
-          ? decodeURIComponent(document.cookie.match('(^|; )' + key + '=([^;]*)')[2])
-          : (document.cookie = key + '=' + encodeURIComponent(value) + ';max-age=31536000;path=/')
+          ? document.cookie.match('(^|; )' + key + '=([^;]*)')[2]
+          : (document.cookie = key + '=' + value + ';max-age=31536000;path=/')
     } catch {}
   }
 }

@@ -56,7 +56,8 @@ export var el = (tag, attrs = {}, text = '', parent = null, own = {}) => {
     },
   }
   // Form controls: `value` is what was typed or chosen (a button's is its value attribute).
-  if (/^(input|button|textarea|select)$/.test(tag)) node.value = attrs.value ?? text
+  // Labelable controls have `labels` (a NodeList in a browser).
+  if (/^(input|button|textarea|select)$/.test(tag)) (node.value = attrs.value ?? text), (node.labels = [])
   if (tag == 'input' || tag == 'button') node.type = (attrs.type || (tag == 'input' ? 'text' : 'submit')).toLowerCase()
   if (tag == 'a') {
     var url = attrs.href == null ? null : new URL(attrs.href, 'https://shop.example.com/')
@@ -144,7 +145,7 @@ export var page = (href, data = {}, options = {}) => {
   }
   var record = (via, url, init) => {
     var body = typeof init == 'string' ? init : init.body
-    var request = { via, url: String(url), init, body: JSON.parse(body) }
+    var request = { via, url: String(url), init, text: body, body: JSON.parse(body) }
     requests.push(request)
     return request
   }

@@ -306,11 +306,7 @@ def test_opt_out_sends_nothing_until_opt_in(fixture_pages: FixturePages, page: A
     page.wait_for_function("typeof window.funnel === 'function' && !window.funnel.q")
     # The pageview and the replayed stub call are still queued (the batch waits 1 s).
     page.evaluate("funnel('identify', 'u-out'); funnel('optout')")
-    # Opting out also forgets the stored ids.
-    kept = page.evaluate(
-        "['user', 'visitor', 'session'].map(k => localStorage['funnel_' + k] || '')"
-    )
-    assert kept == ["", "", ""]
+    assert page.evaluate("localStorage.funnel_optout") == "1"
     page.click("#cta")
     page.goto(fixture_pages.url("thanks.html"))
     page.click("#home")
@@ -423,64 +419,26 @@ def wait_for_requests(count: int) -> list[dict[str, Any]]:
     return BrokenCollector.bodies
 
 
-KEPT = "JSON.parse(localStorage.funnel_queue || '[]').length"
-# The only console errors a failing collector may cause: the browser's own line per request.
-NETWORK_ERROR = "Failed to load resource: the server responded with a status of 500"
-
-
-def test_a_send_the_collector_fails_is_sent_again_by_the_next_page(
-    fixture_pages: FixturePages, page: Any
+@pytest.mark.parametrize("mode", ["500", "hang"])
+def test_a_broken_collector_causes_no_console_errors(
+    fixture_pages: FixturePages, page: Any, broken_collector: ThreadingHTTPServer, mode: str
 ) -> None:
-    """The first request is answered 503 (a full spool): its events are kept and the next
-    page sends them with the ids they were recorded under, so each is stored once."""
-    failed: list[list[str]] = []
-
-    def answer(route: Any) -> None:
-        if failed:
-            route.continue_()
-        else:
-            failed.append([e["id"] for e in json.loads(route.request.post_data)["events"]])
-            route.fulfill(status=503, content_type="application/json", body='{"error":"x"}')
-
-    page.route("**/api/collect?tidy", answer)
-    landing = fixture_pages.url("landing.html")
-    thanks = fixture_pages.url("thanks.html")
-    page.goto(landing)
-    page.wait_for_function(f"{KEPT} == 2")  # the pageview and the stub's call, kept
-    page.goto(thanks)
-    page.goto("about:blank")
-
-    events = wait_for_events(fixture_pages, 3, ("event_id", "type", "name", "url"))
-    assert [(e["type"], e["name"], e["url"]) for e in events] == [
-        ("pageview", "", landing),
-        ("event", "stub_call", landing),
-        ("pageview", "", thanks),
-    ]
-    assert [str(e["event_id"]) for e in events[:2]] == failed[0]
-    assert all(m.startswith("Failed to load resource") for m in page.console_errors)
-
-
-def test_a_collector_that_keeps_failing_gets_the_same_ids_again(
-    fixture_pages: FixturePages, page: Any, broken_collector: ThreadingHTTPServer
-) -> None:
-    """A collector answering 500: each page sends the kept events again with their ids
-    (never more than 10 a request), the pages work, nothing is thrown into them, and the
-    console shows only the browser's own line for each failed request."""
-    BrokenCollector.mode = "500"
+    """Answering 500, or not answering for seconds: the snippet's sends (beacons) leave,
+    the page works, and nothing appears in its console."""
+    BrokenCollector.mode = mode
     fixture_pages.values["SNIPPET_ATTRS"] = (
         f'data-api="http://127.0.0.1:{broken_collector.server_port}"'
     )
     page.goto(fixture_pages.url("landing.html", QUERY))
-    page.wait_for_function(f"{KEPT} == 2")  # sent, refused, kept
-    page.goto(fixture_pages.url("thanks.html"))
-    page.wait_for_function(f"{KEPT} == 3")  # sent again with this page's pageview, kept again
+    wait_for_requests(1)
+    page.click("#cta")
+    page.click("text=Sign up")
+    page.evaluate("funnel('event', 'still_fine')")
+    page.goto(fixture_pages.url("thanks.html"))  # the rest leaves as the page goes
+    wait_for_requests(2)
     page.goto("about:blank")
-
-    first, second = wait_for_requests(2)[:2]
-    ids = [[e["id"] for e in body["events"]] for body in (first, second)]
-    assert ids[1][:2] == ids[0] and len(ids[1]) == 3
-    assert all(len(body["events"]) <= 10 for body in BrokenCollector.bodies)
-    assert page.console_errors and all(m.startswith(NETWORK_ERROR) for m in page.console_errors)
+    assert len(BrokenCollector.bodies) >= 2  # it really tried, and really failed
+    assert page.console_errors == []
 
 
 def test_a_collector_that_never_answers_blocks_nothing(
@@ -637,16 +595,18 @@ def test_a_tagged_form_with_a_control_named_id_is_recorded(
     assert page.console_errors == []
 
 
-def test_link_text_cut_inside_an_emoji_is_stored(fixture_pages: FixturePages, page: Any) -> None:
-    """The 100-character cap falls inside an emoji: t.js sends half a surrogate pair, and the
-    collector stores the click with U+FFFD in its place instead of refusing it."""
+def test_link_text_is_cut_at_100_characters_an_emoji_whole(
+    fixture_pages: FixturePages, page: Any
+) -> None:
+    """99 characters, then an emoji as the 100th: the collector keeps 100 characters of the
+    text t.js sends, counting the emoji (two UTF-16 units) as one."""
     page.goto(fixture_pages.url("controls.html"))
     page.wait_for_function("typeof window.funnel === 'function'")
     page.click("#emoji")
     page.goto("about:blank")
 
     events = wait_for_events(fixture_pages, 2, ("type", "element_text"))
-    assert events[1:] == [{"type": "click", "element_text": "a" * 99 + "\ufffd"}]
+    assert events[1:] == [{"type": "click", "element_text": "a" * 99 + "\U0001f600"}]
     assert page.console_errors == []
 
 
@@ -700,13 +660,13 @@ BLOCKED_STORAGE = (
 def test_cookie_fallback_keeps_ids_whole_and_no_queue(
     fixture_pages: FixturePages, page: Any
 ) -> None:
-    """Where localStorage throws, ids live in cookies, encoded (a ';' no longer cuts the user
-    id short), and the offline queue is never written to a cookie."""
+    """Where localStorage throws, ids live in cookies, and the offline queue is never written
+    to a cookie."""
     page.add_init_script(BLOCKED_STORAGE)
     thanks = fixture_pages.url("thanks.html")
     page.goto(thanks)
     page.wait_for_function("typeof window.funnel === 'function'")
-    page.evaluate("funnel('identify', 'acct;42=a b')")
+    page.evaluate("funnel('identify', 'acct-42')")
     page.context.set_offline(True)
     # Ten events make a batch at once, which cannot leave: it is kept, but not in a cookie.
     page.evaluate("for (let i = 0; i < 10; i++) funnel('event', 'offline_' + i)")
@@ -721,8 +681,8 @@ def test_cookie_fallback_keeps_ids_whole_and_no_queue(
     assert len([e for e in events if e["name"].startswith("offline_")]) == 10
     assert [e for e in events if not e["name"].startswith("offline_")] == [
         {"type": "pageview", "name": "", "user_id": ""},
-        {"type": "event", "name": "identify", "user_id": "acct;42=a b"},
-        {"type": "pageview", "name": "", "user_id": "acct;42=a b"},
+        {"type": "event", "name": "identify", "user_id": "acct-42"},
+        {"type": "pageview", "name": "", "user_id": "acct-42"},
     ]
     assert page.console_errors == []
 
@@ -772,40 +732,5 @@ def test_a_page_patching_array_tojson_is_still_tracked(
     assert events == [
         {"type": "pageview", "name": "", "title": "Thanks"},
         {"type": "event", "name": "titled", "title": "Half \ufffd pair"},
-    ]
-    assert page.console_errors == []
-
-
-def test_shadow_dom_and_middle_clicks_are_recorded(fixture_pages: FixturePages, page: Any) -> None:
-    """A button inside an open shadow root (the document sees only its host as the target),
-    and a middle click on a link (auxclick, no click event); a middle click on a button,
-    which opens nothing, is not a click."""
-    controls = fixture_pages.url("controls.html")
-    page.goto(controls)
-    page.wait_for_function("typeof window.funnel === 'function'")
-    page.click("buy-box #inner")
-    with page.context.expect_page() as opened:
-        page.click("#middle", button="middle")
-    opened.value.close()
-    page.click("#plain-button", button="middle")
-    page.goto("about:blank")
-
-    columns = ("type", "element_tag", "element_text", "element_href", "element_selector")
-    events = wait_for_events(fixture_pages, 3, columns)
-    assert events[1:] == [
-        {
-            "type": "click",
-            "element_tag": "button",
-            "element_text": "Buy now",
-            "element_href": "",
-            "element_selector": "#inner",
-        },
-        {
-            "type": "click",
-            "element_tag": "a",
-            "element_text": "Open in a tab",
-            "element_href": fixture_pages.url("favicon.svg"),
-            "element_selector": "#middle",
-        },
     ]
     assert page.console_errors == []

@@ -113,7 +113,23 @@ def test_text_of_any_length_is_cut_to_its_cap(
     (row,) = stored(store, key, columns)
     assert row["url"] == url[:2048] and row["utm_source"] == "ads" and row["utm_campaign"] == ""
     assert (len(row["referrer"]), len(row["title"])) == (2048, 1000)
-    assert (len(row["element_text"]), len(row["element_href"])) == (500, 2048)
+    assert (len(row["element_text"]), len(row["element_href"])) == (100, 2048)
+
+
+def test_element_text_is_collapsed_trimmed_and_cut_at_100(
+    app: Flask, client: FlaskClient, store: Store, key: str
+) -> None:
+    """t.js sends a clicked element's text as the page has it (up to 200 UTF-16 units):
+    the collector collapses its whitespace, trims it and keeps 100 characters, an emoji
+    counting as one."""
+    texts = ["  Partner\n\n   deal ", "\t" + "a" * 99 + "\U0001f600 more"]
+    events = [
+        snippet_event(type="click", element={"tag": "a", "text": t, "href": PAGE}) for t in texts
+    ]
+    assert send(client, key, *events).json == {"accepted": 2, "dropped": {}}
+    flush(app)
+    got = {r["element_text"] for r in stored(store, key, "element_text")}
+    assert got == {"Partner deal", "a" * 99 + "\U0001f600"}
 
 
 def test_a_user_id_the_collector_cannot_take_is_left_out(

@@ -28,6 +28,7 @@ EVENT_TYPES = frozenset(("pageview", "click", "event"))
 _DIGITS = re.compile(r"^-?\d{1,16}(\.\d+)?$")
 _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MIN_MS = 0  # 1970-01-01
+TIDY_ELEMENT_TEXT_CHARS = 100  # what t.js used to keep of a clicked element's text
 _MAX_MS = 7_258_118_400_000  # 2200-01-01
 
 
@@ -321,7 +322,10 @@ def validate_event(
     if element:
         tag = _text(element, "tag", 64, tidy=tidy)
         event["element_tag"] = tag.lower()
-        event["element_text"] = _text(element, "text", L.MAX_ELEMENT_TEXT_CHARS, tidy=tidy)
+        text = _text(element, "text", L.MAX_ELEMENT_TEXT_CHARS, tidy=tidy)
+        if tidy:  # t.js sends the text as the page has it: whitespace collapsed here, 100 kept
+            text = " ".join(text.split())[:TIDY_ELEMENT_TEXT_CHARS]
+        event["element_text"] = text
         href = event["element_href"] = _text(element, "href", L.MAX_URL_CHARS, tidy=tidy)
         element_id = event["element_id"] = _text(element, "id", 256, tidy=tidy)
         selector = _text(element, "selector", L.MAX_SELECTOR_CHARS, tidy=tidy)
