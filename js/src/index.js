@@ -164,10 +164,9 @@ safe(() => {
   setInterval(view, 300)
 
   // An element tagged data-funnel-event="name" sends that event; links, buttons and submit
-  // inputs send a click unless data-auto-clicks="false". They are looked for along the
-  // event's composed path, which reaches into open shadow roots (ev.target is the shadow
-  // host there). A middle click, which opens a link in a new tab, fires auxclick (button 1)
-  // instead of click (button 0): it counts on links.
+  // inputs send a click unless data-auto-clicks="false". They are looked for from the
+  // target up (inside a shadow root the document's target is the host: not looked into, for
+  // bytes; nor are middle clicks, which fire auxclick).
   var click = safe((ev, find = (s) => ev.target.closest(s)) => {
     var el = find('[data-funnel-event]') || (on('autoClicks') && find('a,button,[role=button],[type=submit]'))
     // Attributes are read with getAttribute, not as properties: a <form> exposes its controls
