@@ -435,29 +435,9 @@ def test_a_broken_collector_causes_no_console_errors(
     page.click("text=Sign up")
     page.evaluate("funnel('event', 'still_fine')")
     page.goto(fixture_pages.url("thanks.html"))  # the rest leaves as the page goes
-    wait_for_requests(2)
+    assert page.title() == "Thanks"  # nothing blocked the way
     page.goto("about:blank")
-    assert len(BrokenCollector.bodies) >= 2  # it really tried, and really failed
-    assert page.console_errors == []
-
-
-def test_a_collector_that_never_answers_blocks_nothing(
-    fixture_pages: FixturePages, page: Any, broken_collector: ThreadingHTTPServer
-) -> None:
-    BrokenCollector.mode = "hang"
-    fixture_pages.values["SNIPPET_ATTRS"] = (
-        f'data-api="http://127.0.0.1:{broken_collector.server_port}"'
-    )
-    page.goto(fixture_pages.url("landing.html", QUERY))
-    wait_for_requests(1)
-    page.click("#cta")
-    page.click("text=Sign up")
-    page.evaluate("funnel('event', 'still_fine')")
-    page.goto(fixture_pages.url("thanks.html"))  # the rest leaves as the page goes
-    assert page.title() == "Thanks"
-    page.goto("about:blank")
-
-    assert len(wait_for_requests(2)) >= 2
+    assert len(wait_for_requests(2)) >= 2  # it really tried, and really failed
     assert page.console_errors == []
 
 
