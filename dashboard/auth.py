@@ -94,12 +94,11 @@ def login() -> ResponseReturnValue:
 
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
-    email_key = f"email:{email.lower()}"
+    email_key = LoginLimiter.email_key(email)
     exempt = (email_key,) if email and _email_digest(email) in _device_emails() else ()
     wait, recorded = login_limiter().begin(f"ip:{_client_address()}", email_key, exempt=exempt)
     if wait:
-        minutes = max(1, wait // 60)
-        error = f"Too many failed logins. Try again in about {minutes} minute(s)."
+        error = f"Too many failed logins. {LoginLimiter.try_again(wait)}"
         response = render_template("login.html", next_url=next_url, email=email, error=error)
         return response, 429, {"Retry-After": str(wait)}
     user = accounts.authenticate(db.session, email, password) if email and password else None

@@ -72,6 +72,15 @@ class LoginLimiter:
     def _digest(self, key: str) -> str:
         return hmac.new(self.secret, key.encode(), hashlib.sha256).hexdigest()
 
+    @staticmethod
+    def email_key(email: str) -> str:
+        return f"email:{email.strip().lower()}"
+
+    @staticmethod
+    def try_again(wait: int) -> str:
+        """What a refused attempt is told: when the next one may go (`wait` seconds)."""
+        return f"Try again in about {max(1, wait // 60)} minute(s)."
+
     def retry_after(self, *keys: str, allowed: int | None = None) -> int:
         """Seconds to wait when any key has more than `allowed` failures in the window (by
         default one fewer than the limit: the next attempt would be over it), else 0."""

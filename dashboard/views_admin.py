@@ -186,11 +186,10 @@ def change_own_password() -> ResponseReturnValue:
             errors={"password": "The new password must be at least 8 characters."}, status=422
         )
     limiter = login_limiter()
-    key = f"email:{user.email}"
+    key = limiter.email_key(user.email)
     wait, recorded = limiter.begin(key)
     if wait:
-        minutes = max(1, wait // 60)
-        error = f"Too many wrong passwords. Try again in about {minutes} minute(s)."
+        error = f"Too many wrong passwords. {limiter.try_again(wait)}"
         return _render(errors={"password": error}, status=429)
     if not accounts.password_matches(user, request.form.get("current_password", "")):
         return _render(errors={"password": "The current password is wrong."}, status=422)
